@@ -85,9 +85,12 @@ def main(config_name: str, run: Callable) -> None:
 
     from harness.errors import ConfigError, InputError
 
+    from harness.jaxcache import enable_cache
+
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     argv = sys.argv[1:]
     preflight(config_name, argv)
+    enable_cache()
 
     @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base=None)
     def _app(cfg: DictConfig):

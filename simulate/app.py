@@ -50,6 +50,9 @@ def run(cfg: DictConfig) -> Path:
     r = _int(cfg, "n_replicates", 1)
     seed = _int(cfg, "seed", 0)
     out = Path(str(cfg.out))
+    from simulate.lifttests import READOUTS
+    if cfg.get("readout") not in READOUTS:
+        raise ConfigError("readout", f"must be one of {', '.join(READOUTS)}, got {cfg.get('readout')!r}")
     t_start = time.time()
     print(f"simulate: {n} truth(s) x {r} replicate(s) of world '{spec.name}', seed {seed} -> {out}",
           file=sys.stderr, flush=True)
@@ -57,7 +60,7 @@ def run(cfg: DictConfig) -> Path:
     dataset, truth = simulate(key, spec, n, r)
     print(f"simulate: worlds drawn in {time.time() - t_start:.1f}s; running lift tests on the panel",
           file=sys.stderr, flush=True)
-    all_tests = simulate_all_tests(key, dataset, truth, spec, lspec, n, r, bool(cfg.analytic_tests))
+    all_tests = simulate_all_tests(key, dataset, truth, spec, lspec, n, r, str(cfg.readout))
     for i in range(len(dataset.dataset_ids)):
         write_dataset(out, dataset, truth, i, *all_tests[i])
     summary = summarise(dataset, truth, all_tests)

@@ -51,6 +51,7 @@ class WorldSpec:
     n_geos: int
     population_concentration: float
     geo_effect_sd: float
+    common_noise_share: float
     confounding: float
     collinearity: float
     unobserved_driver: float
@@ -184,6 +185,7 @@ def world_spec(cfg: Mapping[str, Any], path: str = "world") -> WorldSpec:
         n_geos=_num(geo, "n_geos", f"{path}.geo", lo=4, integer=True),
         population_concentration=_num(geo, "population_concentration", f"{path}.geo", lo=1e-3),
         geo_effect_sd=_num(geo, "effect_sd", f"{path}.geo", lo=0, hi=0.5),
+        common_noise_share=_num(geo, "common_noise_share", f"{path}.geo", lo=0, hi=1),
         confounding=_num(knobs, "confounding", f"{path}.knobs", lo=0, hi=1),
         collinearity=_num(knobs, "collinearity", f"{path}.knobs", lo=0, hi=1),
         unobserved_driver=_num(knobs, "unobserved_driver", f"{path}.knobs", lo=0, hi=1),

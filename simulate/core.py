@@ -66,13 +66,16 @@ def simulate(key, spec: WorldSpec, n_datasets: int = 1, n_replicates: int = 1,
         raise ValueError("n_datasets and n_replicates must be >= 1")
     prefix = id_prefix or spec.name
     world_keys, rep_keys = _keys(key, n_datasets, n_replicates)
+    # One compiled single-world function serves any N (no recompiles across batch sizes).
     with jax.enable_x64(True):
-        worlds = jax.vmap(lambda k: W.draw_world(k, spec))(world_keys)
-        noise_keys = jax.vmap(jax.vmap(lambda k: jax.random.split(k)[0]))(rep_keys)
-        noise = jax.vmap(lambda w, ks: jax.vmap(lambda k: W.geo_noise(k, w, spec))(ks))(
-            worlds, noise_keys)                                                  # [n, r, G, T]
-        worlds = jax.tree_util.tree_map(np.asarray, worlds)
-        noise = np.asarray(noise)
+        world_list, noise = [], []
+        for i in range(n_datasets):
+            w = jax.tree_util.tree_map(np.asarray, W.draw_world(world_keys[i], spec))
+            world_list.append(w)
+            noise.append([np.asarray(W.geo_noise(jax.random.split(rep_keys[i, r])[0], w, spec))
+                          for r in range(n_replicates)])
+        worlds = jax.tree_util.tree_map(lambda *a: np.stack([np.asarray(x) for x in a]), *world_list)
+        noise = np.asarray(noise)                                               # [n, r, G, T]
         lag_days = np.asarray(tf.carryover_lag(worlds.weights, 0.9))
     t0 = spec.burn_in_weeks
     rows = {name: [] for name in ("kpi", "spend", "controls", "geo_kpi", "geo_spend", "population",
@@ -80,11 +83,12 @@ def simulate(key, spec: WorldSpec, n_datasets: int = 1, n_replicates: int = 1,
                                   "budget", "bounds", "grid", "curve")}
     ids, truth_ids, replicate, world_index = [], [], [], []
     for i in range(n_datasets):
-        w = jax.tree_util.tree_map(lambda a: a[i], worlds)
+        w = world_list[i]
         budget, bounds, alloc, grid, curve = _truth_allocation(
             {"full_spend": w.full_spend, "world": w}, spec)
         for r in range(n_replicates):
-            geo_kpi, geo_spend, geo_base, geo_contrib = (np.asarray(a) for a in W.geo_panel(w, noise[i, r], spec))
+            with jax.enable_x64(True):
+                geo_kpi, geo_spend, geo_base, geo_contrib = (np.asarray(a) for a in W.geo_panel(w, noise[i, r], spec))
             rows["geo_kpi"].append(geo_kpi)
             rows["geo_spend"].append(geo_spend)
             rows["geo_noise"].append(noise[i, r])
@@ -145,6 +149,7 @@ def panel_inputs(dataset: Dataset, truth: Truth, i: int, spec: WorldSpec) -> dic
         "geo_clean": geo_clean, "geo_noise": truth.geo_noise[i],
         "population": dataset.population[i], "noise_sd": float(truth.noise_sd[i]),
         "noise_ar1": float(truth.noise_ar1[i]), "roi": truth.roi[i],
+        "common_noise_share": spec.common_noise_share,
     }
 
 
@@ -155,7 +160,7 @@ def experiment_keys(key, n_datasets: int, n_replicates: int):
 
 
 def simulate_all_tests(key, dataset: Dataset, truth: Truth, spec: WorldSpec, lift: LiftSpec,
-                       n_datasets: int, n_replicates: int, analytic: bool = False):
+                       n_datasets: int, n_replicates: int, readout: str = "panel"):
     """Lift tests of every dataset from the same root key as :func:`simulate`.
 
     Returns:
@@ -163,5 +168,5 @@ def simulate_all_tests(key, dataset: Dataset, truth: Truth, spec: WorldSpec, lif
     """
     ekeys = experiment_keys(key, n_datasets, n_replicates)
     return [simulate_tests(ekeys[i], panel_inputs(dataset, truth, i, spec), lift,
-                           dataset.channel_names, dataset.dataset_ids[i], analytic)
+                           dataset.channel_names, dataset.dataset_ids[i], readout)
             for i in range(len(dataset.dataset_ids))]

@@ -215,6 +215,22 @@ def _cooldown_weeks(weights_k: np.ndarray, share: float) -> int:
     return int(np.argmax(cum >= share - 1e-12))
 
 
+def expected_capture(weights_k: np.ndarray, duration: int, window: int) -> float:
+    """Share of a ``duration``-week constant change's full-carryover effect inside the first ``window`` weeks.
+
+    Exact for a linear response (the documented size of the ``too_short`` and
+    ``window_mismatch`` biases); approximate under saturation.
+
+    Args:
+        weights_k: the channel's lag weights ``[L]``.
+        duration: weeks of changed spend.
+        window: measurement window in weeks from the start.
+    """
+    w = np.asarray(weights_k, float) / np.sum(weights_k)
+    effect = np.convolve(np.ones(duration), w)          # per-week effect, full carryover
+    return float(effect[:window].sum() / effect.sum())
+
+
 def _pick_modes(rng, spec: LiftSpec) -> tuple:
     probs = np.array(spec.failure_prob)
     chosen = rng.random(probs.size) < probs
@@ -224,7 +240,9 @@ def _pick_modes(rng, spec: LiftSpec) -> tuple:
     return tuple(FAILURE_MODES[i] for i in np.flatnonzero(chosen))
 
 
-def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, n_weeks: int, max_lag: int) -> _Design:
+def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, spend_pc, max_lag: int) -> _Design:
+    """Design one test on ``channel``; ``spend_pc`` is observed national spend ``[T, K]``."""
+    n_weeks = spend_pc.shape[0]
     modes = _pick_modes(rng, spec)
     mag = dict(zip(FAILURE_MODES, spec.failure_magnitude))
     duration = int(rng.integers(spec.duration_weeks[0], spec.duration_weeks[1] + 1))
@@ -260,7 +278,13 @@ def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, n_weeks: int
     if latest < spec.pre_weeks:
         raise ConfigError("lift.pre_weeks", f"{spec.pre_weeks} pre-weeks plus a {duration}-week test "
                           f"and {max_lag}-week carryover do not fit in {n_weeks} weeks")
-    start = int(rng.integers(spec.pre_weeks, latest + 1))
+    # A planner tests a live channel: every changed week must carry at least a
+    # fifth of the channel's mean spend; failing that, the best-funded start.
+    starts = np.arange(spec.pre_weeks, latest + 1)
+    spend_k = spend_pc[:, channel]
+    run_min = np.array([spend_k[s:s + duration].min() for s in starts])
+    live = starts[run_min >= 0.2 * spend_k.mean()]
+    start = int(rng.choice(live)) if live.size else int(starts[np.argmax(run_min)])
     detected = {m: bool(rng.random() < spec.p_detect) for m in ("contamination", "non_compliance")}
     detected["verified"] = bool(rng.random() < spec.p_holdout_verified)
     return _Design(channel, start, duration, window, treated, level_factor, delivered,
@@ -273,6 +297,7 @@ class PanelInputs(dict):
     ``full_spend [T0+T, K]``, ``weights [K, L]``, ``beta, half, slope, misspecified [K]``,
     ``burn_in``, ``geo_clean [G, T]`` (noise-free panel KPI), ``geo_noise [G, T]``,
     ``population [G]``, ``noise_sd`` and ``noise_ar1`` (national residual sd and AR(1)),
+    ``common_noise_share`` (the share of that variance common to all geos),
     ``roi [K]``, ``lag_weeks`` (max lag).
     """
 
@@ -295,15 +320,21 @@ def _spend_variants(inp, d: _Design):
     return np.stack([bau, delivered, control, planned]), base_pc
 
 
-def run_test(inp, d: _Design, spec: LiftSpec, analytic: bool = False, rng=None):
+READOUTS = ("panel", "analytic", "noise_free")
+
+
+def run_test(inp, d: _Design, spec: LiftSpec, readout: str = "panel", rng=None):
     """Run one designed test on the panel and read it out.
 
     Args:
         inp: :class:`PanelInputs` of the dataset.
         d: the design.
         spec: the lift spec (CI level).
-        analytic: use the analytic fast path (noise-free DiD + Gaussian noise
-            with the theoretical SE) instead of the noisy panel.
+        readout: ``panel`` (DiD on the noisy panel, SE estimated from the
+            pre-period), ``analytic`` (the fast path: DiD of the noise-free
+            panel plus Gaussian noise with the theoretical SE), or
+            ``noise_free`` (DiD of the noise-free panel: the design's bias alone;
+            the SE is the theoretical one).
         rng: numpy Generator, needed by the analytic path.
     Returns:
         ``(lift, se, ci_low, ci_high, true_lift, target_lift, spend_baseline,
@@ -330,11 +361,14 @@ def run_test(inp, d: _Design, spec: LiftSpec, analytic: bool = False, rng=None):
     y_t_clean = clean[d.treated].sum(0) + treat_change
     y_c_clean = clean[~d.treated].sum(0) + ctrl_change
     ratio = p_t / p_c
-    if analytic:
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+    if readout != "panel":
         point = did_point(y_t_clean, y_c_clean, ratio, pre, window)
-        sigma_d = inp["noise_sd"] * np.sqrt(p_t + ratio**2 * p_c)
+        # The common shock cancels in d_t; the idiosyncratic part remains.
+        sigma_d = inp["noise_sd"] * np.sqrt((1.0 - inp["common_noise_share"]) * (p_t + ratio**2 * p_c))
         se = did_se(sigma_d, inp["noise_ar1"], spec.pre_weeks, window.stop - window.start)
-        lift = point + se * rng.standard_normal()
+        lift = point + (se * rng.standard_normal() if readout == "analytic" else 0.0)
         q = stats.norm.ppf(0.5 + spec.ci_level / 2.0)
         lo, hi = lift - q * se, lift + q * se
         sign_flip = False
@@ -353,13 +387,13 @@ def run_test(inp, d: _Design, spec: LiftSpec, analytic: bool = False, rng=None):
     return lift, se, lo, hi, true_lift, target_lift, spend_baseline, spend_delta, sign_flip
 
 
-def plan_tests(rng, inp, spec: LiftSpec, n_weeks: int):
+def plan_tests(rng, inp, spec: LiftSpec):
     """Design ``tests_per_channel`` tests per channel (channel order), with a numpy Generator."""
     designs = []
     for k in range(inp["weights"].shape[0]):
         for _ in range(spec.tests_per_channel):
-            designs.append(_plan(rng, spec, k, inp["weights"][k], inp["population"], n_weeks,
-                                 inp["weights"].shape[1]))
+            designs.append(_plan(rng, spec, k, inp["weights"][k], inp["population"],
+                                 inp["full_spend"][inp["burn_in"]:], inp["weights"].shape[1]))
     return designs
 
 
@@ -369,7 +403,7 @@ def key_to_rng(key) -> np.random.Generator:
     return np.random.default_rng(bits.astype(np.uint64))
 
 
-def simulate_tests(key, inp, spec: LiftSpec, channel_names, dataset_id: str, analytic: bool = False):
+def simulate_tests(key, inp, spec: LiftSpec, channel_names, dataset_id: str, readout: str = "panel"):
     """Plan and run one dataset's lift tests.
 
     Args:
@@ -378,15 +412,14 @@ def simulate_tests(key, inp, spec: LiftSpec, channel_names, dataset_id: str, ana
         spec: the design.
         channel_names: ``K`` names.
         dataset_id: prefix of the test ids.
-        analytic: read out with the analytic fast path.
+        readout: see :func:`run_test`.
     Returns:
         ``(tests: list[LiftTest], hidden: list[LiftTestTruth])``.
     """
     rng = key_to_rng(key)
-    n_weeks = inp["geo_clean"].shape[1]
     tests, hidden = [], []
-    for i, d in enumerate(plan_tests(rng, inp, spec, n_weeks)):
-        lift, se, lo, hi, true_lift, target, sb, sd, flip = run_test(inp, d, spec, analytic, rng)
+    for i, d in enumerate(plan_tests(rng, inp, spec)):
+        lift, se, lo, hi, true_lift, target, sb, sd, flip = run_test(inp, d, spec, readout, rng)
         contaminated = d.contamination > 0
         if contaminated and d.detected["contamination"]:
             leakage, verified = d.contamination, False
@@ -403,8 +436,8 @@ def simulate_tests(key, inp, spec: LiftSpec, channel_names, dataset_id: str, ana
             population_share=float(inp["population"][d.treated].sum()),
             spend_baseline=sb, spend_delta=sd, lift=lift, lift_se=se, ci_low=lo, ci_high=hi,
             n_geos=int(d.treated.sum()), leakage=leakage, holdout_verified=verified,
-            spend_delivery_ok=delivery_ok, sensitivity_sign_flip=None if analytic else flip,
-            estimator="analytic" if analytic else "scaled_did"))
+            spend_delivery_ok=delivery_ok, sensitivity_sign_flip=flip if readout == "panel" else None,
+            estimator="scaled_did" if readout == "panel" else f"scaled_did_{readout}"))
         hidden.append(LiftTestTruth(true_lift=true_lift, target_lift=target,
                                     true_iroas=float(inp["roi"][d.channel]),
                                     delivered_fraction=d.delivered, contamination=d.contamination,

@@ -10,6 +10,7 @@ Shapes: ``T0`` burn-in weeks, ``T`` observed weeks, ``K`` channels, ``G`` geos,
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from functools import partial
 from typing import NamedTuple
@@ -119,9 +120,14 @@ def _weights(spec: WorldSpec, key, misspecified):
     return w / w.sum(-1, keepdims=True)
 
 
-@partial(jax.jit, static_argnums=1)
+KNOBS = ("confounding", "collinearity", "unobserved_driver", "misspecification")
+
+
 def draw_world(key, spec: WorldSpec) -> World:
     """Draw one truth: parameters, spend history, demand and true media effects.
+
+    The knob strengths are passed to the compiled function as traced values,
+    so worlds that differ only in knobs share one compilation.
 
     Args:
         key: PRNG key of the truth.
@@ -129,6 +135,14 @@ def draw_world(key, spec: WorldSpec) -> World:
     Returns:
         a :class:`World` (float64 when called under ``jax.enable_x64``).
     """
+    knobs = jnp.array([getattr(spec, k) for k in KNOBS])
+    static = dataclasses.replace(spec, **{k: 0.0 for k in KNOBS})
+    return _draw_world(key, static, knobs)
+
+
+@partial(jax.jit, static_argnums=1)
+def _draw_world(key, spec: WorldSpec, knobs) -> World:
+    confounding, collinearity, unobserved, misspecification = knobs[0], knobs[1], knobs[2], knobs[3]
     n_all = spec.burn_in_weeks + spec.n_weeks
     t0 = spec.burn_in_weeks
     n_k = spec.n_channels
@@ -160,7 +174,7 @@ def draw_world(key, spec: WorldSpec) -> World:
     promo_effect = _uniform(keys[8], spec.promo_effect)
     t_rel = (jnp.arange(n_all) - t0) / spec.n_weeks
     baseline_all = level * (1.0 + trend * t_rel + seasonal + promo_effect * promo
-                            + spec.unobserved_driver * _DRIVER_KPI_SCALE * driver)
+                            + unobserved * _DRIVER_KPI_SCALE * driver)
 
     # --- spend -------------------------------------------------------------
     shares = jnp.array([c.spend_share for c in spec.channels])
@@ -170,11 +184,11 @@ def draw_world(key, spec: WorldSpec) -> World:
     cv = _uniform_per_channel(keys[10], [c.spend_cv for c in spec.channels])
     own = _ar1(keys[11], _SPEND_RHO, n_all, (n_k,))            # [K, T0+T]
     common = _ar1(keys[12], _SPEND_RHO, n_all)                  # [T0+T]
-    gamma = spec.collinearity
+    gamma = collinearity
     mixed = jnp.sqrt(1.0 - gamma) * own + jnp.sqrt(gamma) * common
     log_spend = (cv[:, None] * mixed
-                 + spec.confounding * _KNOB_LOG_SCALE * season_index
-                 + spec.unobserved_driver * _KNOB_LOG_SCALE * driver)
+                 + confounding * _KNOB_LOG_SCALE * season_index
+                 + unobserved * _KNOB_LOG_SCALE * driver)
     # Flighting: dark weeks cluster in time; shared flights under collinearity.
     flight_own = _ar1(keys[13], 0.7, n_all, (n_k,))
     flight_common = _ar1(keys[14], 0.7, n_all)
@@ -186,7 +200,7 @@ def draw_world(key, spec: WorldSpec) -> World:
     full_spend = (raw * mean_spend[:, None]).T                  # [T0+T, K]
 
     # --- media effects -----------------------------------------------------
-    misspecified = jax.random.uniform(keys[15], (n_k,)) < spec.misspecification
+    misspecified = jax.random.uniform(keys[15], (n_k,)) < misspecification
     weights = _weights(spec, keys[16], misspecified)
     half = _uniform_per_channel(keys[17], [c.half_saturation for c in spec.channels]) * mean_spend
     slope = _uniform_per_channel(keys[18], [c.slope for c in spec.channels])
@@ -229,11 +243,18 @@ def draw_world(key, spec: WorldSpec) -> World:
 def geo_noise(key, world: World, spec: WorldSpec):
     """Geo AR(1) residuals with national sd ``world.noise_sd``, ``[G, T]``.
 
-    Geo ``g`` has stationary sd ``noise_sd * sqrt(population_g)`` so the
-    national sum of independent geo residuals has sd ``noise_sd``.
+    A share ``phi = spec.common_noise_share`` of the national variance is a
+    common shock shared by all geos in proportion to population (weather,
+    macro demand); the rest is idiosyncratic, with geo sd
+    ``sqrt(1 - phi) * noise_sd * sqrt(population_g)``. Both are AR(1) with
+    the world's coefficient, and the national sum has sd ``noise_sd``.
     """
-    z = _ar1(key, world.noise_ar1, spec.n_weeks, (spec.n_geos,))
-    return z * (world.noise_sd * jnp.sqrt(world.population))[:, None]
+    k_idio, k_common = jax.random.split(key)
+    idio = _ar1(k_idio, world.noise_ar1, spec.n_weeks, (spec.n_geos,))
+    common = _ar1(k_common, world.noise_ar1, spec.n_weeks)
+    phi = spec.common_noise_share
+    return world.noise_sd * (jnp.sqrt(1.0 - phi) * jnp.sqrt(world.population)[:, None] * idio
+                             + jnp.sqrt(phi) * world.population[:, None] * common[None, :])
 
 
 def geo_panel(world: World, noise_g, spec: WorldSpec):
