@@ -49,7 +49,7 @@ def _truth_allocation(world_np: dict, spec: WorldSpec):
 
 
 def simulate(key, spec: WorldSpec, n_datasets: int = 1, n_replicates: int = 1,
-             id_prefix: str | None = None):
+             id_prefix: str | None = None, first_truth: int = 0):
     """Generate ``n_datasets`` truths with ``n_replicates`` noise replicates each.
 
     Args:
@@ -58,6 +58,7 @@ def simulate(key, spec: WorldSpec, n_datasets: int = 1, n_replicates: int = 1,
         n_datasets: number of distinct truths.
         n_replicates: datasets per truth (new noise, new experiments).
         id_prefix: prefix of dataset ids (default: the profile name).
+        first_truth: number of the first truth in the ids (``<prefix>-t<number>-r<rep>``).
     Returns:
         ``(Dataset, Truth)`` batched over ``N = n_datasets * n_replicates``
         datasets (truth-major order), numpy float64.
@@ -103,8 +104,8 @@ def simulate(key, spec: WorldSpec, n_datasets: int = 1, n_replicates: int = 1,
             for name, val in (("alloc", alloc), ("budget", budget), ("bounds", bounds),
                               ("grid", grid), ("curve", curve)):
                 rows[name].append(val)
-            ids.append(f"{prefix}-t{i:03d}-r{r}")
-            truth_ids.append(f"{prefix}-t{i:03d}")
+            ids.append(f"{prefix}-t{first_truth + i:03d}-r{r}")
+            truth_ids.append(f"{prefix}-t{first_truth + i:03d}")
             replicate.append(r)
             world_index.append(i)
     st = {k: np.stack(v) for k, v in rows.items()}

@@ -1,0 +1,104 @@
+"""The study app end to end on a tiny layout (fast path): outputs, fit counts, resume identity, figures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from experiments.study import run
+from tests.conftest import ROOT
+
+TINY = ["inference=fast", "~study.worlds.home_goods", "study.worlds.fashion=2", "study.replicates=2",
+        "study.mixed.truths.fashion=1", "shard_truths=1", "mixed_batch=2"]
+
+
+def tiny_cfg(*extra):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        return compose(config_name="study", overrides=TINY + list(extra))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One uninterrupted run, and one killed after its first shard and then resumed."""
+    base = tmp_path_factory.mktemp("study")
+    whole = run(tiny_cfg(f"out={base / 'whole'}"))
+    part = run(tiny_cfg(f"out={base / 'part'}", "max_new_shards=1"))
+    assert not (part / "fits.parquet").exists() and len(list((part / "shards").glob("*.fits.parquet"))) == 1
+    resumed = run(tiny_cfg(f"out={base / 'part'}"))
+    return whole, resumed
+
+
+def test_outputs_of_a_run(runs):
+    out, _ = runs
+    for name in ("config.yaml", "manifest.json", "fits.parquet", "eqs.parquet", "summary.csv", "summary_long.csv"):
+        assert (out / name).exists(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["seed"] == 0 and manifest["config_hash"]
+    assert {"git_revision", "packages", "n_fits", "wall_seconds_last_invocation"} <= set(manifest)
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["inference"]["method"] == "fast" and cfg["study"]["name"] == "quick"
+    figs = {p.name for p in (out / "figures").iterdir()}
+    for stem in ("scenarios", "strategies_mixed", "eqs_vs_change", "distributions"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= figs
+
+
+def test_fit_table_has_every_fit_and_column(runs):
+    fits = pd.read_parquet(runs[0] / "fits.parquet")
+    # 2 truths x 2 replicates x (none, good/all, bad/all) + 1 mixed dataset x 4 strategies
+    assert len(fits) == 2 * 2 * 3 + 4
+    assert fits.groupby("arm").size().to_dict() == {
+        "none": 4, "good/all": 4, "bad/all": 4, "mixed/all": 1, "mixed/single_best": 1,
+        "mixed/eqs_filtered": 1, "mixed/eqs_weighted": 1}
+    for col in ("dataset_id", "world", "truth_id", "replicate", "scenario", "strategy", "calibration", "inference",
+                "roi_mape", "attribution_error", "holdout_mape", "counterfactual_mape", "budget_regret",
+                "allocation_error", "coverage90", "divergences", "fit_seconds", "status"):
+        assert col in fits.columns, col
+    assert (fits["status"] == "ok").all()
+    assert set(fits.loc[fits["arm"] == "none", "calibration"]) == {"none"}
+    assert set(fits.loc[fits["arm"] != "none", "calibration"]) == {"m1"}
+    assert fits["roi_mape"].between(0, 10).all() and fits["coverage90"].between(0, 1).all()
+
+
+def test_summary_and_eqs_tables(runs):
+    summary = pd.read_csv(runs[0] / "summary.csv", index_col=0)
+    assert {"good/all", "bad/all", "mixed/single_best"} <= set(summary.columns)
+    assert "attribution error" in summary.index and "ROI instability across replicates" in summary.index
+    eqs = pd.read_parquet(runs[0] / "eqs.parquet")
+    for col in ("eqs_uncertainty", "eqs_alignment", "eqs_holdout", "eqs_model", "eqs_total", "eqs_tier",
+                "iroas_error", "lift_error", "channel_error_change_all"):
+        assert col in eqs.columns, col
+    assert set(eqs["eqs_tier"]) <= {"Gold", "Silver", "Red"}
+    assert (eqs.loc[eqs["scenario"] == "bad", "bad_design"]).all()
+    assert not (eqs.loc[eqs["scenario"] == "good", "bad_design"]).any()
+
+
+def test_resumed_run_ends_with_the_same_table(runs):
+    """Killed after one shard and rerun: the same rows and values (wall-clock column aside)."""
+    whole, resumed = (pd.read_parquet(p / "fits.parquet").drop(columns=["fit_seconds"]) for p in runs)
+    pd.testing.assert_frame_equal(whole, resumed)
+    assert (runs[0] / "summary.csv").read_text() == (runs[1] / "summary.csv").read_text()
+
+
+def test_figures_command_redraws_from_saved_tables(runs, tmp_path):
+    out = runs[0]
+    for p in (out / "figures").iterdir():
+        p.unlink()
+    proc = subprocess.run([sys.executable, "-m", "experiments.figures", f"run={out}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "figures" / "scenarios.pdf").exists() and (out / "figures" / "eqs_vs_change.png").exists()
+    bad = subprocess.run([sys.executable, "-m", "experiments.figures", f"run={tmp_path}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "missing" in bad.stderr
+
+
+def test_bad_study_config_names_the_field():
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="study.arms"):
+        run(tiny_cfg("study.arms=[good,ugly]", "out=/tmp/never-written"))
