@@ -17,10 +17,9 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-# The main job. Until the calibration study lands, it generates and summarises
-# the default datasets (world=fashion, 3 truths, their lift tests and a figure).
+# The main job: the quick calibration study (study=quick), resumable; its run folder is printed.
 study: $(STAMP)
-	$(PY) -m simulate out=results/simulate/default
+	$(PY) -m experiments.study
 
 # Default suite (slow tests excluded). Exit code 5 (no tests collected) counts as a failure
 # only if nothing at all ran, which cannot happen while tests/ has tests.

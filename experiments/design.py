@@ -71,7 +71,7 @@ def layout(study: Mapping, strategy: str, shard_truths: int) -> Layout:
     if reps < 1:
         raise ConfigError("study.replicates", f"must be >= 1, got {reps}")
     if shard_truths < 1:
-        raise ConfigError("shard_truths", f"must be >= 1, got {shard_truths}")
+        raise ConfigError("study.shard_truths", f"must be >= 1, got {shard_truths}")
     arm_strats = list(study.get("arm_strategies") or [strategy])
     for s in arm_strats:
         if s not in STRATEGIES or s == "none":

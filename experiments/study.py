@@ -71,7 +71,7 @@ def run(cfg: DictConfig) -> Path:
     """Run (or resume) the study described by ``cfg``; returns the run folder."""
     t_start = time.time()
     plain = OmegaConf.to_container(cfg, resolve=True)
-    lay = layout(plain["study"], str(cfg.strategy.name), int(cfg.shard_truths))
+    lay = layout(plain["study"], str(cfg.strategy.name), int(cfg.study.shard_truths))
     worlds = {w: world_spec(load_world(w), f"world({w})") for w in plain["study"]["worlds"]}
     base_spec = fit_spec_from_config({"model": plain.get("model") or {}, "priors": plain.get("priors") or {},
                                       "inference": plain["inference"], "calibration": "none"})
@@ -87,8 +87,8 @@ def run(cfg: DictConfig) -> Path:
         base_spec=base_spec, cal_spec=cal_spec, eqs=eqs_spec(plain["eqs"]),
         n_tests_pad=int(cfg.n_tests_pad), n_window_pad=int(cfg.n_window_pad),
         n_channels_pad=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(),
-        n_full_pad=int(cfg.shard_truths) * int(plain["study"]["replicates"]),
-        n_mixed_pad=int(cfg.mixed_batch or cfg.shard_truths))
+        n_full_pad=int(cfg.study.shard_truths) * int(plain["study"]["replicates"]),
+        n_mixed_pad=int(cfg.study.get("mixed_batch") or cfg.study.shard_truths))
     out = run_folder(cfg, plain)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
