@@ -16,6 +16,8 @@ reuse it (no recompiles across batches).
 """
 from __future__ import annotations
 
+import zlib
+from dataclasses import replace
 from functools import lru_cache, partial
 from typing import NamedTuple
 
@@ -31,7 +33,7 @@ from numpyro.infer.util import potential_energy
 from estimators.batch import ModelBatch, ModelData
 from estimators.model import expected_kpi, media, mmm_model, resolve
 from estimators.priors import Priors
-from estimators.spec import FitSpec, ModelSpec
+from estimators.spec import CalibrationSpec, FitSpec, ModelSpec
 from simulate import transforms as tf
 
 
@@ -135,30 +137,33 @@ def map_laplace(d: ModelData, fns: ModelFns, spec: FitSpec) -> Laplace:
     hess = jax.hessian(f)
     eye = jnp.eye(u.shape[0], dtype=dtype)
 
-    def newton(carry, _):
-        u, val, lam = carry
+    def newton(carry, move):
+        # Levenberg-damped Newton step, accepted only if it lowers the potential. The
+        # last iteration does not move, so its Hessian is the one at the final point
+        # (one traced Hessian keeps compile time down).
+        u, val, lam, _, _ = carry
         g = jax.grad(f)(u)
         h = hess(u)
         h = 0.5 * (h + h.T)
         step = jnp.linalg.solve(h + lam * eye, g)
         u_new = u - step
         val_new = f(u_new)
-        ok = jnp.isfinite(val_new) & (val_new < val) & jnp.all(jnp.isfinite(step))
+        ok = move & jnp.isfinite(val_new) & (val_new < val) & jnp.all(jnp.isfinite(step))
         u = jnp.where(ok, u_new, u)
         val = jnp.where(ok, val_new, val)
         lam = jnp.clip(jnp.where(ok, lam * 0.2, lam * 10.0), 1e-6, 1e6)
-        return (u, val, lam), None
+        return (u, val, lam, h, g), None
 
-    (u, val, _), _ = jax.lax.scan(newton, (u, f(u), jnp.asarray(1e-2, dtype)), None,
-                                  length=inf.newton_steps)
-    h = hess(u)
-    h = 0.5 * (h + h.T)
+    n_p = u.shape[0]
+    moves = jnp.arange(inf.newton_steps + 1) < inf.newton_steps
+    init = (u, f(u), jnp.asarray(1e-2, dtype), jnp.zeros((n_p, n_p), dtype), jnp.zeros(n_p, dtype))
+    (u, val, _, h, g), _ = jax.lax.scan(newton, init, moves)
     evals, evecs = jnp.linalg.eigh(h)
     floor = jnp.asarray(1e-2, dtype)
     inv_sqrt = 1.0 / jnp.sqrt(jnp.maximum(evals, floor))
     chol = evecs * inv_sqrt[None, :]
     cov = chol @ chol.T
-    return Laplace(u, chol, cov, val, jnp.linalg.norm(jax.grad(f)(u)), evals[0])
+    return Laplace(u, chol, cov, val, jnp.linalg.norm(g), evals[0])
 
 
 class RawFit(NamedTuple):
@@ -263,9 +268,7 @@ def _derive(u, d: ModelData, fns: ModelFns, ms: ModelSpec, priors: Priors) -> De
 def _compiled(spec: FitSpec, fns_key):
     fns = _FNS[fns_key]
 
-    def run(key, data):
-        n = data.y.shape[0]
-        keys = jax.random.split(key, n)
+    def run(keys, data):
         raw = jax.vmap(lambda k, d: _fit_one(k, d, fns, spec))(keys, data)
         der = jax.vmap(lambda u, d: _derive(u, d, fns, spec.model, spec.priors))(raw.u, data)
         return raw, der
@@ -284,8 +287,20 @@ def _fns_for(batch: ModelBatch, spec: FitSpec) -> tuple:
     return key
 
 
+def dataset_keys(key, dataset_ids) -> jnp.ndarray:
+    """One key per dataset, ``fold_in(key, crc32(dataset_id))``: independent of batch position,
+    so a dataset gets the same key alone or inside any batch."""
+    ids = [zlib.crc32(str(i).encode()) & 0x7FFFFFFF for i in dataset_ids]
+    return jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.asarray(ids, jnp.uint32))
+
+
 def fit_raw(key, batch: ModelBatch, spec: FitSpec):
-    """Run the compiled batch fit; returns ``(RawFit, Derived, ModelFns)`` as jnp arrays."""
+    """Run the compiled batch fit; returns ``(RawFit, Derived, ModelFns)`` as jnp arrays.
+
+    The compiled program depends on the model, priors, inference settings and
+    array shapes only (not on the calibration method, which lives in the data).
+    """
     fk = _fns_for(batch, spec)
-    raw, der = _compiled(spec, fk)(key, batch.data)
+    program = _compiled(replace(spec, calibration=CalibrationSpec()), fk)
+    raw, der = program(dataset_keys(key, batch.meta.dataset_ids), batch.data)
     return raw, der, _FNS[fk]

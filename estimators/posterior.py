@@ -79,8 +79,8 @@ def fit(key, batch: ModelBatch, spec: FitSpec) -> Posterior:
     """Fit every dataset of ``batch`` in one compiled, vectorised call.
 
     Args:
-        key: PRNG key (dataset ``i`` uses ``split(key, N)[i]``, so its draws do
-            not depend on the rest of the batch).
+        key: PRNG key; dataset ``i`` uses ``fold_in(key, crc32(dataset_id_i))``, so
+            its draws do not depend on its position or on the rest of the batch.
         batch: padded inputs from :func:`estimators.batch.build_batch`.
         spec: a validated :class:`estimators.spec.FitSpec`.
     Returns:

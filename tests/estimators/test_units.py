@@ -1,0 +1,115 @@
+"""Closed forms and identities: unit conversions, lag stacks, g(theta), priors, scaling."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from estimators import calibration as cal
+from estimators.batch import ModelData, build_batch
+from estimators.model import adstock_weights, apply_lags, lift_g, lift_g_direct, media
+from estimators.spec import CalibrationSpec, FitSpec, ModelSpec
+from simulate import transforms as tf
+from simulate.records import LiftTest
+from synth import template
+
+
+def _test(channel="ch0", start=60, end=65, window_days=70, share=0.4, base=1000.0, delta=-1000.0,
+          lift=-4000.0, se=500.0):
+    return LiftTest("t", channel, start, end, window_days, share, base, delta, lift, se,
+                    lift - 1.96 * se, lift + 1.96 * se, 10, np.nan, True, True, False)
+
+
+def test_iroas_units():
+    t = _test(start=10, end=13, delta=-500.0, lift=-6000.0, se=800.0)   # 4 weeks
+    m, s = cal.iroas(t)
+    assert m == pytest.approx(6000.0 / (500.0 * 4))
+    assert s == pytest.approx(800.0 / (500.0 * 4))
+    assert t.iroas == pytest.approx(m)
+
+
+@pytest.mark.parametrize("means,ses", [([2.0], [0.5]), ([1.0, 3.0], [1.0, 1.0]), ([1.0, 4.0], [0.2, 2.0])])
+def test_precision_combination(means, ses):
+    m, s = cal.combine_precision(means, ses)
+    w = 1 / np.square(ses)
+    assert m == pytest.approx(np.sum(w * np.array(means)) / w.sum())
+    assert s == pytest.approx(w.sum() ** -0.5)
+    assert s <= min(ses) + 1e-12
+
+
+@pytest.mark.parametrize("mean,sd", [(2.0, 0.3), (0.8, 0.8), (4.0, 0.05)])
+def test_lognormal_moments(mean, sd):
+    mu, s = cal.normal_to_lognormal(mean, sd, 0.05)
+    x = np.random.default_rng(0).lognormal(mu, s, 400_000)
+    assert x.mean() == pytest.approx(mean, rel=0.01)
+    assert x.std() == pytest.approx(sd, rel=0.02)
+
+
+def test_m1_prior_only_on_tested_channels():
+    tests = [_test("ch1", lift=-6000.0, se=300.0), _test("ch1", lift=-7000.0, se=300.0)]
+    p = cal.m1_roi_prior(tests, ["ch0", "ch1"], default=(0.6, 0.6))
+    assert p.mu[0] == 0.6 and p.sd[0] == 0.6
+    m, s = cal.combine_precision(*zip(*[cal.iroas(t) for t in tests]))
+    assert np.exp(p.mu[1] + p.sd[1] ** 2 / 2) == pytest.approx(m)
+    # negative iROAS is floored rather than crashing
+    neg = cal.m1_roi_prior([_test("ch0", lift=+100.0)], ["ch0"], default=(0.6, 0.6), min_roi=0.05)
+    assert np.isfinite(neg.mu[0]) and np.exp(neg.mu[0] + neg.sd[0] ** 2 / 2) == pytest.approx(0.05)
+
+
+def test_lag_stack_matches_transforms_adstock():
+    rng = np.random.default_rng(1)
+    x = rng.gamma(2.0, 1.0, size=(40, 3))
+    n_l = 6
+    full = np.concatenate([np.zeros((n_l - 1, 3)), x])
+    idx = n_l - 1 + np.arange(40)[None, :] - np.arange(n_l)[:, None]
+    with jax.enable_x64(True):
+        w = np.asarray(tf.geometric_weights(jnp.array([0.2, 0.5, 0.7]), n_l))
+        ours = apply_lags(jnp.asarray(full[idx]), jnp.asarray(w / w.sum(-1, keepdims=True)))
+        ref = tf.adstock(jnp.asarray(x), jnp.asarray(w), normalise=True)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("delta,start,window_days", [(-1.0, 40, 70), (0.5, 30, 35), (-1.0, 90, 140)])
+def test_lift_g_matches_direct(delta, start, window_days):
+    """g(theta) from the batch's lag stacks == g recomputed from the full series via tf.adstock."""
+    obs = template(3, n_weeks=104, n_channels=3)
+    base = 0.4 * obs.spend[start:start + 6, 1].mean()
+    t = _test("ch1", start=start, end=start + 5, window_days=window_days, share=0.4, base=base,
+              delta=delta * base)
+    spec = FitSpec(model=ModelSpec(pre_sample="zero"), calibration=CalibrationSpec(method="m2"))
+    b = build_batch([obs], [[t]], spec, dtype=np.float64)
+    with jax.enable_x64(True):
+        d = ModelData(*[jnp.asarray(a[0]) for a in b.data])
+        p = {"alpha": jnp.array([0.3, 0.6, 0.2]), "theta": jnp.array([0.0, 1.5, 0.0]),
+             "half_saturation": jnp.array([1.0, 0.8, 1.3]), "slope": jnp.array([1.2, 2.0, 0.9]),
+             "roi": jnp.array([2.0, 1.5, 3.0])}
+        d = d._replace(delayed=jnp.array([0.0, 1.0, 0.0]))
+        _, w, beta = media(p, d, 13)
+        g = lift_g(p, beta, d, 13)[0]
+        m = b.meta.spend_mean[0]
+        ref = lift_g_direct(beta[1], w[1], p["half_saturation"][1], p["slope"][1],
+                            jnp.asarray(obs.spend[:, 1] / m[1]), 0.4, start, start + 5,
+                            (base + delta * base) / m[1], window_days // 7)
+    assert float(g) == pytest.approx(float(ref), rel=1e-10)
+    assert np.sign(float(g)) == np.sign(delta)
+
+
+def test_roi_parameterisation_is_exact():
+    """Total model contribution / total spend == the ROI parameter, per channel."""
+    obs = template(4, n_weeks=80, n_channels=3)
+    b = build_batch([obs], None, FitSpec(), dtype=np.float64)
+    with jax.enable_x64(True):
+        d = ModelData(*[jnp.asarray(a[0]) for a in b.data])
+        roi = jnp.array([0.7, 2.5, 4.0])
+        p = {"alpha": jnp.array([0.3, 0.5, 0.1]), "theta": jnp.zeros(3),
+             "half_saturation": jnp.array([1.0, 0.5, 2.0]), "slope": jnp.array([1.0, 2.0, 0.8]), "roi": roi}
+        sat, _, beta = media(p, d, 13)
+        contrib = np.asarray(beta * sat) * b.meta.kpi_scale[0]
+    np.testing.assert_allclose(contrib.sum(0) / obs.spend.sum(0), roi, rtol=1e-10)
+
+
+def test_adstock_weights_normalised_and_family():
+    w = adstock_weights(jnp.array([0.5, 0.5]), jnp.array([2.0, 2.0]), jnp.array([0.0, 1.0]), 13)
+    np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)
+    assert int(jnp.argmax(w[0])) == 0 and int(jnp.argmax(w[1])) == 2
