@@ -28,6 +28,11 @@ from estimators.spec import FitSpec
 from simulate.records import LiftTest
 
 
+# Default pad of the lift-test window axis (weeks): most windows fit, so batches
+# with different tests share one compiled program.
+DEFAULT_WINDOW_WEEKS = 26
+
+
 class ModelData(NamedTuple):
     """Arrays the model reads; every field has a leading batch axis ``N`` when batched.
 
@@ -181,7 +186,8 @@ def build_batch(observed: Sequence[Observed], tests: Sequence[Sequence[LiftTest]
         tests: ``N`` lists of lift tests (used per ``spec.calibration``), or None.
         spec: the fit spec (model structure, priors, calibration).
         n_weeks, n_channels, n_controls, n_tests, n_window: pad sizes (default: the
-            batch's maxima); fix them to reuse one compiled program across batches.
+            batch's maxima; windows at least ``DEFAULT_WINDOW_WEEKS``); fix them to
+            reuse one compiled program across batches.
         kpi_scale: per-dataset KPI scale (default: mean KPI over the fitted weeks);
             fix it when the scale must not depend on the data (SBC).
         dtype: float dtype of the arrays.
@@ -199,7 +205,7 @@ def build_batch(observed: Sequence[Observed], tests: Sequence[Sequence[LiftTest]
         "K": n_channels or max(f["channel_mask"].shape[0] for f in f0),
         "C": n_controls if n_controls is not None else max(f["controls"].shape[1] for f in f0),
         "J": n_tests if n_tests is not None else max(f["lift"].shape[0] for f in f0),
-        "W": n_window or max(f["seg_window"].shape[1] for f in f0),
+        "W": n_window or max([DEFAULT_WINDOW_WEEKS] + [f["seg_window"].shape[1] for f in f0]),
     }
     for f in f0:
         for name, cur, ax in (("weeks", f["y"].shape[0], "T"), ("channels", f["channel_mask"].shape[0], "K"),
@@ -237,4 +243,21 @@ def take(batch: ModelBatch, idx: Sequence[int]) -> ModelBatch:
         channel_names=tuple(m.channel_names[i] for i in idx),
         kpi_scale=m.kpi_scale[idx], spend_mean=m.spend_mean[idx], n_weeks=m.n_weeks[idx],
         n_fit=m.n_fit[idx], dates=tuple(m.dates[i] for i in idx), spend=m.spend[idx])
+    return ModelBatch(data, meta)
+
+
+def concat(batches: Sequence[ModelBatch]) -> ModelBatch:
+    """Stack batches built with the same pad sizes (e.g. different calibrations) into one."""
+    data = ModelData(*[np.concatenate([np.asarray(getattr(b.data, f)) for b in batches])
+                       for f in ModelData._fields])
+    ms = [b.meta for b in batches]
+    meta = BatchMeta(
+        dataset_ids=sum((m.dataset_ids for m in ms), ()),
+        channel_names=sum((m.channel_names for m in ms), ()),
+        kpi_scale=np.concatenate([m.kpi_scale for m in ms]),
+        spend_mean=np.concatenate([m.spend_mean for m in ms]),
+        n_weeks=np.concatenate([m.n_weeks for m in ms]),
+        n_fit=np.concatenate([m.n_fit for m in ms]),
+        dates=sum((m.dates for m in ms), ()),
+        spend=np.concatenate([m.spend for m in ms]))
     return ModelBatch(data, meta)

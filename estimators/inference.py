@@ -33,7 +33,7 @@ from numpyro.infer.util import potential_energy
 from estimators.batch import ModelBatch, ModelData
 from estimators.model import expected_kpi, media, mmm_model, resolve
 from estimators.priors import Priors
-from estimators.spec import CalibrationSpec, FitSpec, ModelSpec
+from estimators.spec import CalibrationSpec, FitSpec, InferenceSpec, ModelSpec
 from simulate import transforms as tf
 
 
@@ -213,8 +213,8 @@ def _nuts_chains(key, lap: Laplace, d: ModelData, fns: ModelFns, spec: FitSpec):
     return jax.vmap(one_chain)(keys, starts)
 
 
-def _fit_one(key, d: ModelData, fns: ModelFns, spec: FitSpec):
-    lap = map_laplace(d, fns, spec)
+def _sample_one(key, lap: Laplace, d: ModelData, fns: ModelFns, spec: FitSpec) -> RawFit:
+    """Draws of one dataset given its Laplace approximation (fast: from it; nuts: NUTS)."""
     k_draw, k_nuts = jax.random.split(key)
     if spec.inference.method == "fast":
         eps = jax.random.normal(k_draw, (1, spec.inference.laplace_draws, fns.dim), lap.u.dtype)
@@ -264,12 +264,26 @@ def _derive(u, d: ModelData, fns: ModelFns, ms: ModelSpec, priors: Priors) -> De
                    mu_sum / flat.shape[0], c_sum / flat.shape[0])
 
 
+def _map_key(spec: FitSpec) -> FitSpec:
+    """The part of a spec the MAP program depends on (shared by fast and nuts)."""
+    inf = spec.inference
+    return FitSpec(model=spec.model, priors=spec.priors,
+                   inference=InferenceSpec(adam_steps=inf.adam_steps, adam_lr=inf.adam_lr,
+                                           newton_steps=inf.newton_steps))
+
+
 @lru_cache(maxsize=16)
-def _compiled(spec: FitSpec, fns_key):
+def _map_program(spec: FitSpec, fns_key):
+    fns = _FNS[fns_key]
+    return jax.jit(jax.vmap(lambda d: map_laplace(d, fns, spec)))
+
+
+@lru_cache(maxsize=16)
+def _sample_program(spec: FitSpec, fns_key):
     fns = _FNS[fns_key]
 
-    def run(keys, data):
-        raw = jax.vmap(lambda k, d: _fit_one(k, d, fns, spec))(keys, data)
+    def run(keys, lap, data):
+        raw = jax.vmap(lambda k, l, d: _sample_one(k, l, d, fns, spec))(keys, lap, data)
         der = jax.vmap(lambda u, d: _derive(u, d, fns, spec.model, spec.priors))(raw.u, data)
         return raw, der
 
@@ -301,6 +315,7 @@ def fit_raw(key, batch: ModelBatch, spec: FitSpec):
     array shapes only (not on the calibration method, which lives in the data).
     """
     fk = _fns_for(batch, spec)
-    program = _compiled(replace(spec, calibration=CalibrationSpec()), fk)
-    raw, der = program(dataset_keys(key, batch.meta.dataset_ids), batch.data)
+    lap = _map_program(_map_key(spec), fk)(batch.data)
+    program = _sample_program(replace(spec, calibration=CalibrationSpec()), fk)
+    raw, der = program(dataset_keys(key, batch.meta.dataset_ids), lap, batch.data)
     return raw, der, _FNS[fk]

@@ -79,14 +79,24 @@ def expected_kpi(params: dict, d: ModelData, max_lag: int):
     return baseline(params, d) + contrib.sum(-1), contrib
 
 
-def lift_g(params: dict, beta, d: ModelData, max_lag: int):
+def lift_g(params: dict, beta, d: ModelData, max_lag: int, weights=None):
     """Model-implied lift of each test, g(theta) of eq. (12), in scaled KPI units ``[J]``.
 
     ``g_j = p_j * beta_c * sum_w window_w [hill(adstock(test)) - hill(adstock(bau))]``
     on the channel ``c`` of test ``j`` (see :mod:`estimators.calibration`).
+
+    Args:
+        params: needs ``half_saturation``, ``slope`` ``[K]`` (scaled) and, unless
+            ``weights`` is given, ``alpha`` and ``theta``.
+        beta: ``[K]`` in scaled KPI units.
+        d: one dataset's inputs.
+        max_lag: ``L``.
+        weights: optional normalised lag weights ``[K, L]`` overriding alpha/theta.
     """
     c = d.test_channel
-    w = adstock_weights(params["alpha"], params["theta"], d.delayed, max_lag)[c]     # [J, L]
+    if weights is None:
+        weights = adstock_weights(params["alpha"], params["theta"], d.delayed, max_lag)
+    w = weights[c]                                                                   # [J, L]
     h = params["half_saturation"][c][:, None]
     s = params["slope"][c][:, None]
     a_bau = jnp.einsum("jlw,jl->jw", d.seg_bau, w)
