@@ -20,7 +20,6 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from harness.errors import ConfigError
-from simulate import transforms as tf
 
 
 class Allocation(NamedTuple):
@@ -29,6 +28,14 @@ class Allocation(NamedTuple):
     spend: np.ndarray
     response: np.ndarray
     total: float
+
+
+def hill_np(x, half, slope):
+    """Hill saturation in float64 numpy (same formula as :func:`simulate.transforms.hill`)."""
+    x = np.maximum(np.asarray(x, np.float64), 0.0)
+    with np.errstate(divide="ignore"):
+        z = slope * (np.log(np.maximum(x, 1e-300)) - np.log(half))
+    return np.where(x > 0, 0.5 * (1.0 + np.tanh(0.5 * z)), 0.0)
 
 
 def posterior_response(beta: np.ndarray, half: np.ndarray, slope: np.ndarray,
@@ -49,7 +56,7 @@ def posterior_response(beta: np.ndarray, half: np.ndarray, slope: np.ndarray,
 
     def f(b):
         b = np.atleast_2d(np.asarray(b, np.float64))
-        r = beta[:, None, :] * np.asarray(tf.hill(b[None], half[:, None, :], slope[:, None, :]))
+        r = beta[:, None, :] * hill_np(b[None], half[:, None, :], slope[:, None, :])
         return r.mean(0) if quantile is None else np.quantile(r, quantile, axis=0)
 
     return f
