@@ -18,6 +18,33 @@ from estimators.model import expected_kpi, mmm_model, resolve, simulate_kpi
 from estimators.spec import FitSpec
 
 
+def spend_template(seed: int, n_weeks: int = 104, n_channels: int = 3, level: float = 1e6,
+                   spend_ratio: float = 0.12, dark_prob: float = 0.1) -> Observed:
+    """A synthetic observable design (spend, dates, a promo control) for prior-predictive work.
+
+    Lognormal AR(1) spend with dark weeks (channel 0 never dark), a weekly date
+    index from 2022-01-03 and a promo share control; the KPI is a placeholder
+    (``level``) to be replaced by a prior-predictive draw.
+    """
+    rng = np.random.default_rng(seed)
+    shares = rng.dirichlet(np.full(n_channels, 3.0))
+    mean = level * spend_ratio * shares
+    e = rng.normal(size=(n_weeks, n_channels))
+    z = np.zeros_like(e)
+    z[0] = e[0]
+    for t in range(1, n_weeks):
+        z[t] = 0.6 * z[t - 1] + 0.8 * e[t]
+    raw = np.exp(0.3 * z)
+    raw[rng.uniform(size=raw.shape) < dark_prob] = 0.0
+    raw[:, 0] = np.maximum(raw[:, 0], 0.2)
+    spend = raw / raw.mean(0) * mean
+    promo = np.where(rng.uniform(size=n_weeks) < 0.15, rng.uniform(0.5, 1.0, n_weeks), 0.0)
+    dates = np.datetime64("2022-01-03") + 7 * np.arange(n_weeks)
+    return Observed(dates=dates, kpi=np.full(n_weeks, level), spend=spend, controls=promo[:, None],
+                    channel_names=tuple(f"ch{k}" for k in range(n_channels)),
+                    control_names=("promo",), n_fit=n_weeks, dataset_id=f"synth{seed}")
+
+
 class PriorDraw(NamedTuple):
     """One prior draw: parameters on the scaled problem and the data they generate."""
 
