@@ -19,7 +19,7 @@ import numpy as np
 
 from estimators.model import adstock_weights
 from estimators.posterior import Posterior
-from simulate.allocation import optimal_allocation as optimise_allocation
+from estimators.budget import optimise, posterior_response
 from experiments import metrics as M
 from simulate import transforms as tf
 from simulate.records import Dataset
@@ -134,15 +134,9 @@ def evaluate(post: Posterior, i: int, ds: Dataset, j: int, tr: Truth, *, burn_in
     hist = ds.spend[j].mean(0)
     lo, hi = bounds[0] * hist, bounds[1] * hist
     c, d = post.beta.shape[1:3]
-    beta = post.beta[i].reshape(c * d, -1)[:, :n_k]
-    half = post.half_saturation[i].reshape(c * d, -1)[:, :n_k]
-    slope = post.slope[i].reshape(c * d, -1)[:, :n_k]
-
-    def model_response(b):                       # posterior-mean response, [M, K] -> [M, K]
-        b = np.asarray(b, float)
-        return np.mean(beta[:, None, :] * np.asarray(tf.hill(b[None], half[:, None, :], slope[:, None, :])), 0)
-
-    b_hat = optimise_allocation(model_response, budget, lo, hi)
+    draws = lambda a: a[i].reshape(c * d, -1)[:, :n_k]
+    model_response = posterior_response(draws(post.beta), draws(post.half_saturation), draws(post.slope))
+    b_hat = optimise(model_response, budget, lo, hi).spend
     b_star = tr.optimal_allocation[j]
     out["budget_regret"] = M.budget_regret(true_response(tr, j), b_hat, b_star)
     out["allocation_error"] = M.allocation_error(b_hat, b_star)
