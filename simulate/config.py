@@ -69,100 +69,103 @@ class WorldSpec:
         return tuple(c.name for c in self.channels)
 
 
-def _get(node: Mapping, key: str, path: str):
+def field(node: Mapping, key: str, path: str):
+    """``node[key]``, or a ConfigError naming ``path.key`` when it is missing."""
     if node is None or key not in node:
         raise ConfigError(f"{path}.{key}", "missing")
     return node[key]
 
 
-def _num(node, key, path, lo=None, hi=None, integer=False):
-    v = _get(node, key, path)
-    field = f"{path}.{key}"
+def number(node, key, path, lo=None, hi=None, integer=False):
+    """A number field within ``[lo, hi]`` (whole when ``integer``)."""
+    v = field(node, key, path)
+    where = f"{path}.{key}"
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ConfigError(field, f"must be a number, got {v!r}")
+        raise ConfigError(where, f"must be a number, got {v!r}")
     if integer and int(v) != v:
-        raise ConfigError(field, f"must be a whole number, got {v!r}")
+        raise ConfigError(where, f"must be a whole number, got {v!r}")
     if lo is not None and v < lo:
-        raise ConfigError(field, f"must be >= {lo}, got {v}")
+        raise ConfigError(where, f"must be >= {lo}, got {v}")
     if hi is not None and v > hi:
-        raise ConfigError(field, f"must be <= {hi}, got {v}")
+        raise ConfigError(where, f"must be <= {hi}, got {v}")
     return int(v) if integer else float(v)
 
 
-def _range(node, key, path, lo=None, hi=None, positive=False):
-    v = _get(node, key, path)
-    field = f"{path}.{key}"
+def pair_range(node, key, path, lo=None, hi=None, positive=False):
+    """A ``[lo, hi]`` pair field with ``lo <= hi`` inside the given bounds."""
+    v = field(node, key, path)
+    where = f"{path}.{key}"
     try:
         pair = tuple(float(x) for x in v)
     except (TypeError, ValueError):
-        raise ConfigError(field, f"must be a [lo, hi] pair of numbers, got {v!r}") from None
+        raise ConfigError(where, f"must be a [lo, hi] pair of numbers, got {v!r}") from None
     if len(pair) != 2:
-        raise ConfigError(field, f"must be a [lo, hi] pair, got {len(pair)} values")
+        raise ConfigError(where, f"must be a [lo, hi] pair, got {len(pair)} values")
     a, b = pair
     if a > b:
-        raise ConfigError(field, f"lo must not exceed hi, got [{a}, {b}]")
+        raise ConfigError(where, f"lo must not exceed hi, got [{a}, {b}]")
     if lo is not None and a < lo:
-        raise ConfigError(field, f"must be >= {lo}, got [{a}, {b}]")
+        raise ConfigError(where, f"must be >= {lo}, got [{a}, {b}]")
     if hi is not None and b > hi:
-        raise ConfigError(field, f"must be <= {hi}, got [{a}, {b}]")
+        raise ConfigError(where, f"must be <= {hi}, got [{a}, {b}]")
     if positive and a <= 0:
-        raise ConfigError(field, f"must be > 0, got [{a}, {b}]")
+        raise ConfigError(where, f"must be > 0, got [{a}, {b}]")
     return pair
 
 
 def world_spec(cfg: Mapping[str, Any], path: str = "world") -> WorldSpec:
     """Validate a world profile mapping and return its :class:`WorldSpec`."""
-    name = str(_get(cfg, "name", path))
-    start = str(_get(cfg, "start_date", path))
+    name = str(field(cfg, "name", path))
+    start = str(field(cfg, "start_date", path))
     try:
         _dt.date.fromisoformat(start)
     except ValueError:
         raise ConfigError(f"{path}.start_date", f"must be an ISO date YYYY-MM-DD, got {start!r}") from None
-    base = _get(cfg, "baseline", path)
+    base = field(cfg, "baseline", path)
     bpath = f"{path}.baseline"
-    controls = _get(base, "controls", bpath)
-    promo = _get(controls, "promo", f"{bpath}.controls")
-    media = _get(cfg, "media", path)
+    controls = field(base, "controls", bpath)
+    promo = field(controls, "promo", f"{bpath}.controls")
+    media = field(cfg, "media", path)
     mpath = f"{path}.media"
-    raw_channels = _get(media, "channels", mpath)
+    raw_channels = field(media, "channels", mpath)
     if not raw_channels:
         raise ConfigError(f"{mpath}.channels", "needs at least one channel")
-    max_lag = _num(cfg, "max_lag", path, lo=1, hi=104, integer=True)
+    max_lag = number(cfg, "max_lag", path, lo=1, hi=104, integer=True)
     channels = []
     names = set()
     for i, ch in enumerate(raw_channels):
         cpath = f"{mpath}.channels[{i}]"
-        cname = str(_get(ch, "name", cpath))
+        cname = str(field(ch, "name", cpath))
         if cname in names:
             raise ConfigError(f"{cpath}.name", f"duplicate channel name {cname!r}")
         names.add(cname)
-        ad = _get(ch, "adstock", cpath)
+        ad = field(ch, "adstock", cpath)
         apath = f"{cpath}.adstock"
-        family = str(_get(ad, "family", apath))
+        family = str(field(ad, "family", apath))
         if family not in ADSTOCK_FAMILIES:
             raise ConfigError(f"{apath}.family", f"unknown adstock family {family!r}; choose from {ADSTOCK_FAMILIES}")
-        theta = _range(ad, "theta", apath, lo=0, hi=max_lag - 1) if family == "delayed" else (0.0, 0.0)
+        theta = pair_range(ad, "theta", apath, lo=0, hi=max_lag - 1) if family == "delayed" else (0.0, 0.0)
         channels.append(ChannelSpec(
             name=cname,
-            spend_share=_num(ch, "spend_share", cpath, lo=0),
-            spend_cv=_range(ch, "spend_cv", cpath, lo=0, hi=3),
-            dark_prob=_num(ch, "dark_prob", cpath, lo=0, hi=0.9),
-            roi=_range(ch, "roi", cpath, lo=0),
+            spend_share=number(ch, "spend_share", cpath, lo=0),
+            spend_cv=pair_range(ch, "spend_cv", cpath, lo=0, hi=3),
+            dark_prob=number(ch, "dark_prob", cpath, lo=0, hi=0.9),
+            roi=pair_range(ch, "roi", cpath, lo=0),
             adstock_family=family,
-            alpha=_range(ad, "alpha", apath, lo=0, hi=0.99),
+            alpha=pair_range(ad, "alpha", apath, lo=0, hi=0.99),
             theta=theta,
-            half_saturation=_range(ch, "half_saturation", cpath, positive=True),
-            slope=_range(ch, "slope", cpath, positive=True, hi=10),
+            half_saturation=pair_range(ch, "half_saturation", cpath, positive=True),
+            slope=pair_range(ch, "slope", cpath, positive=True, hi=10),
         ))
     if sum(c.spend_share for c in channels) <= 0:
         raise ConfigError(f"{mpath}.channels", "spend_share must be positive for at least one channel")
-    noise = _get(cfg, "noise", path)
-    geo = _get(cfg, "geo", path)
-    knobs = _get(cfg, "knobs", path)
-    plan = _get(cfg, "planning", path)
-    n_weeks = _num(cfg, "n_weeks", path, lo=26, integer=True)
-    holdout = _num(cfg, "holdout_weeks", path, lo=0, hi=n_weeks // 2, integer=True)
-    bounds = _range(plan, "bounds", f"{path}.planning", lo=0)
+    noise = field(cfg, "noise", path)
+    geo = field(cfg, "geo", path)
+    knobs = field(cfg, "knobs", path)
+    plan = field(cfg, "planning", path)
+    n_weeks = number(cfg, "n_weeks", path, lo=26, integer=True)
+    holdout = number(cfg, "holdout_weeks", path, lo=0, hi=n_weeks // 2, integer=True)
+    bounds = pair_range(plan, "bounds", f"{path}.planning", lo=0)
     if bounds[1] <= 0:
         raise ConfigError(f"{path}.planning.bounds", "upper bound must be > 0")
     return WorldSpec(
@@ -170,27 +173,27 @@ def world_spec(cfg: Mapping[str, Any], path: str = "world") -> WorldSpec:
         n_weeks=n_weeks,
         start_date=start,
         holdout_weeks=holdout,
-        burn_in_weeks=_num(cfg, "burn_in_weeks", path, lo=0, integer=True),
+        burn_in_weeks=number(cfg, "burn_in_weeks", path, lo=0, integer=True),
         max_lag=max_lag,
-        revenue_level=_range(base, "revenue_level", bpath, positive=True),
-        trend=_range(base, "trend", bpath, lo=-0.9),
-        seasonality=_range(base, "seasonality", bpath, lo=0),
-        holiday_peak=_range(base, "holiday_peak", bpath, lo=0),
-        promo_effect=_range(promo, "effect", f"{bpath}.controls.promo", lo=0),
-        promo_frequency=_num(promo, "frequency", f"{bpath}.controls.promo", lo=0, hi=1),
-        spend_to_revenue=_range(media, "spend_to_revenue", mpath, lo=0),
+        revenue_level=pair_range(base, "revenue_level", bpath, positive=True),
+        trend=pair_range(base, "trend", bpath, lo=-0.9),
+        seasonality=pair_range(base, "seasonality", bpath, lo=0),
+        holiday_peak=pair_range(base, "holiday_peak", bpath, lo=0),
+        promo_effect=pair_range(promo, "effect", f"{bpath}.controls.promo", lo=0),
+        promo_frequency=number(promo, "frequency", f"{bpath}.controls.promo", lo=0, hi=1),
+        spend_to_revenue=pair_range(media, "spend_to_revenue", mpath, lo=0),
         channels=tuple(channels),
-        noise_sd=_range(noise, "sd", f"{path}.noise", lo=0),
-        noise_ar1=_range(noise, "ar1", f"{path}.noise", lo=-0.95, hi=0.95),
-        n_geos=_num(geo, "n_geos", f"{path}.geo", lo=4, integer=True),
-        population_concentration=_num(geo, "population_concentration", f"{path}.geo", lo=1e-3),
-        geo_effect_sd=_num(geo, "effect_sd", f"{path}.geo", lo=0, hi=0.5),
-        common_noise_share=_num(geo, "common_noise_share", f"{path}.geo", lo=0, hi=1),
-        confounding=_num(knobs, "confounding", f"{path}.knobs", lo=0, hi=1),
-        collinearity=_num(knobs, "collinearity", f"{path}.knobs", lo=0, hi=1),
-        unobserved_driver=_num(knobs, "unobserved_driver", f"{path}.knobs", lo=0, hi=1),
-        misspecification=_num(knobs, "misspecification", f"{path}.knobs", lo=0, hi=1),
+        noise_sd=pair_range(noise, "sd", f"{path}.noise", lo=0),
+        noise_ar1=pair_range(noise, "ar1", f"{path}.noise", lo=-0.95, hi=0.95),
+        n_geos=number(geo, "n_geos", f"{path}.geo", lo=4, integer=True),
+        population_concentration=number(geo, "population_concentration", f"{path}.geo", lo=1e-3),
+        geo_effect_sd=number(geo, "effect_sd", f"{path}.geo", lo=0, hi=0.5),
+        common_noise_share=number(geo, "common_noise_share", f"{path}.geo", lo=0, hi=1),
+        confounding=number(knobs, "confounding", f"{path}.knobs", lo=0, hi=1),
+        collinearity=number(knobs, "collinearity", f"{path}.knobs", lo=0, hi=1),
+        unobserved_driver=number(knobs, "unobserved_driver", f"{path}.knobs", lo=0, hi=1),
+        misspecification=number(knobs, "misspecification", f"{path}.knobs", lo=0, hi=1),
         bounds=bounds,
-        curve_points=_num(plan, "curve_points", f"{path}.planning", lo=3, integer=True),
-        curve_max=_num(plan, "curve_max", f"{path}.planning", lo=0.1),
+        curve_points=number(plan, "curve_points", f"{path}.planning", lo=3, integer=True),
+        curve_max=number(plan, "curve_max", f"{path}.planning", lo=0.1),
     )

@@ -31,6 +31,7 @@ import numpy as np
 from scipy import stats
 
 from harness.errors import ConfigError
+from simulate.config import field, number, pair_range
 from simulate import transforms as tf
 from simulate.records import LiftTest
 from simulate.truth import LiftTestTruth
@@ -63,29 +64,13 @@ class LiftSpec:
 def lift_spec(cfg: Mapping, path: str = "lift") -> LiftSpec:
     """Validate a lift-design mapping; errors name the field."""
     def get(key):
-        if key not in cfg:
-            raise ConfigError(f"{path}.{key}", "missing")
-        return cfg[key]
+        return field(cfg, key, path)
 
     def num(key, lo=None, hi=None, integer=False):
-        v = get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(f"{path}.{key}", f"must be a number, got {v!r}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(f"{path}.{key}", f"must be in [{lo}, {hi}], got {v}")
-        if integer and int(v) != v:
-            raise ConfigError(f"{path}.{key}", f"must be a whole number, got {v}")
-        return int(v) if integer else float(v)
+        return number(cfg, key, path, lo=lo, hi=hi, integer=integer)
 
     def pair(key, lo, hi):
-        v = get(key)
-        try:
-            a, b = (float(x) for x in v)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}.{key}", f"must be a [lo, hi] pair, got {v!r}") from None
-        if not (lo <= a <= b <= hi):
-            raise ConfigError(f"{path}.{key}", f"needs {lo} <= lo <= hi <= {hi}, got [{a}, {b}]")
-        return (a, b)
+        return pair_range(cfg, key, path, lo=lo, hi=hi)
 
     test_type = str(get("test_type"))
     if test_type not in TEST_TYPES:
