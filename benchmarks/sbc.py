@@ -64,7 +64,10 @@ def run(reps: int = 100, chains: int = 2, warmup: int = 300, draws: int = 300, t
             "bins": bins, "seed": seed, "seconds_incl_compile": seconds, "p_values": pvals,
             "min_p": worst, "bonferroni_threshold": alpha / n_tests, "passed": worst > alpha / n_tests,
             "divergences_total": int(np.sum(d.divergences)),
-            "rhat_max": float(np.nanmax(d.rhat_max)), "ranks": ranks}
+            "rhat_max": float(np.nanmax(d.rhat_max)),
+            "reps_rhat_over_1_05": int(np.sum(d.rhat_max > 1.05)),
+            "reps_with_divergences": int(np.sum(d.divergences > 0)),
+            "ess_bulk_min_median": float(np.nanmedian(d.ess_bulk_min)), "ranks": ranks}
 
 
 def main(argv=None):

@@ -104,7 +104,7 @@ def _prior_centre(d: ModelData, fns: ModelFns, priors: Priors):
 
 class Laplace(NamedTuple):
     u: jnp.ndarray          # [P] MAP (unconstrained)
-    chol: jnp.ndarray       # [P, P] factor with chol @ chol.T = covariance
+    chol: jnp.ndarray       # [P, P] symmetric factor with chol @ chol.T = covariance
     cov: jnp.ndarray        # [P, P]
     potential: jnp.ndarray  # [] potential at the MAP
     grad_norm: jnp.ndarray  # [] gradient norm at the MAP
@@ -161,7 +161,9 @@ def map_laplace(d: ModelData, fns: ModelFns, spec: FitSpec) -> Laplace:
     evals, evecs = jnp.linalg.eigh(h)
     floor = jnp.asarray(1e-2, dtype)
     inv_sqrt = 1.0 / jnp.sqrt(jnp.maximum(evals, floor))
-    chol = evecs * inv_sqrt[None, :]
+    # Symmetric square root of the covariance: unlike V diag(l^-1/2) it does not depend
+    # on the arbitrary signs of the eigenvectors, so draws are reproducible across batches.
+    chol = (evecs * inv_sqrt[None, :]) @ evecs.T
     cov = chol @ chol.T
     return Laplace(u, chol, cov, val, jnp.linalg.norm(g), evals[0])
 

@@ -28,6 +28,7 @@ from estimators.priors import Priors
 from estimators.spec import ModelSpec
 
 _EPS = 1e-12
+_TINY = 1e-12
 
 
 def adstock_weights(alpha, theta, delayed, max_lag: int):
@@ -45,6 +46,18 @@ def adstock_weights(alpha, theta, delayed, max_lag: int):
     return w / jnp.maximum(w.sum(-1, keepdims=True), _EPS)
 
 
+def hill(x, half_saturation, slope):
+    """Hill saturation ``x**s / (x**s + h**s)`` (as :func:`simulate.transforms.hill`), written as
+    ``sigmoid(s * (log x - log h))`` with a stable logistic so that neither value nor gradient
+    overflows when ``s * log(x / h)`` is large (the simulator's form can give NaN gradients
+    there, which show up as NUTS divergences). Zero where ``x / h <= 1e-12``.
+    """
+    ratio = x / half_saturation
+    pos = ratio > _TINY     # below this (and at 0) the response is 0; keeps 1/x finite in float32
+    z = slope * jnp.log(jnp.where(pos, ratio, 1.0))
+    return jnp.where(pos, jax.nn.sigmoid(z), 0.0)
+
+
 def apply_lags(spend_lag, weights):
     """Adstock from a precomputed lag stack: ``[..., L, T, K] x [..., K, L] -> [..., T, K]``.
 
@@ -57,8 +70,8 @@ def apply_lags(spend_lag, weights):
 def media(params: dict, d: ModelData, max_lag: int):
     """Saturated adstock ``s [T, K]``, weights ``[K, L]`` and ``beta [K]`` (scaled KPI units)."""
     w = adstock_weights(params["alpha"], params["theta"], d.delayed, max_lag)
-    sat = tf.hill(apply_lags(d.spend_lag, w), params["half_saturation"][..., None, :],
-                  params["slope"][..., None, :])
+    sat = hill(apply_lags(d.spend_lag, w), params["half_saturation"][..., None, :],
+               params["slope"][..., None, :])
     denom = jnp.sum(sat * d.week_mask[..., :, None], axis=-2)
     beta = params["roi"] * d.spend_sum / jnp.maximum(denom, _EPS)
     beta = jnp.where(denom > 0, beta, 0.0)
@@ -101,7 +114,7 @@ def lift_g(params: dict, beta, d: ModelData, max_lag: int, weights=None):
     s = params["slope"][c][:, None]
     a_bau = jnp.einsum("jlw,jl->jw", d.seg_bau, w)
     a_test = jnp.einsum("jlw,jl->jw", d.seg_test, w)
-    diff = tf.hill(a_test, h, s) - tf.hill(a_bau, h, s)
+    diff = hill(a_test, h, s) - hill(a_bau, h, s)
     return d.test_share * beta[c] * jnp.sum(diff * d.seg_window, -1)
 
 

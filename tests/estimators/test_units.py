@@ -113,3 +113,14 @@ def test_adstock_weights_normalised_and_family():
     w = adstock_weights(jnp.array([0.5, 0.5]), jnp.array([2.0, 2.0]), jnp.array([0.0, 1.0]), 13)
     np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)
     assert int(jnp.argmax(w[0])) == 0 and int(jnp.argmax(w[1])) == 2
+
+
+def test_stable_hill_matches_transforms_and_has_finite_gradients():
+    from estimators.model import hill
+
+    x = jnp.array([0.0, 1e-6, 0.3, 1.0, 2.0, 40.0])
+    with jax.enable_x64(True):
+        xd = jnp.asarray(np.asarray(x), jnp.float64)
+        np.testing.assert_allclose(hill(xd, 1.3, 1.7), tf.hill(xd, 1.3, 1.7), rtol=1e-12, atol=1e-15)
+    g = jax.grad(lambda s: hill(x, 1.0, s).sum())(jnp.float32(60.0))     # s * log(x/h) << -88
+    assert np.isfinite(float(g))

@@ -1,0 +1,53 @@
+"""Slow checks of the NUTS reference (``pytest -m slow tests/estimators``)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from estimators.batch import build_batch
+from estimators.posterior import fit, summarise
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+pytestmark = pytest.mark.slow
+
+
+def test_sbc_nuts_ranks_are_uniform():
+    """SBC (Talts et al. 2018): 100 prior replicates, seed 0, chi-square per parameter,
+    Bonferroni at family-wise alpha = 0.01."""
+    import sbc
+
+    res = sbc.run(reps=100, chains=2, warmup=300, draws=300, seed=0)
+    assert res["passed"], {k: v for k, v in res["p_values"].items() if v < 0.05}
+    assert res["reps_rhat_over_1_05"] <= 5
+
+
+def test_nuts_batch_vs_alone(prior_draws, nuts_spec):
+    """NUTS alone (N=1) vs inside a batch of 3 (same key by dataset id).
+
+    Chaotic trajectories make draws differ once float re-association differs, so
+    the tolerance is Monte Carlo: ROI means within 0.25 posterior sd, sds within 25%
+    (2 chains x 150 draws).
+    """
+    b3 = build_batch([d.observed for d in prior_draws], None, nuts_spec,
+                     kpi_scale=[d.kpi_scale for d in prior_draws], n_tests=2)
+    b1 = build_batch([prior_draws[1].observed], None, nuts_spec,
+                     kpi_scale=[prior_draws[1].kpi_scale], n_tests=2)
+    key = jax.random.key(0)
+    s3, s1 = summarise(fit(key, b3, nuts_spec)), summarise(fit(key, b1, nuts_spec))
+    z = np.abs(s3.roi_mean[1] - s1.roi_mean[0]) / s3.roi_sd[1]
+    assert np.all(z < 0.25), z
+    np.testing.assert_allclose(s1.roi_sd[0], s3.roi_sd[1], rtol=0.25)
+
+
+def test_recovery_coverage_on_simulated_worlds(tmp_path):
+    """20 well-specified simulated datasets: NUTS 90% coverage in [0.80, 0.97]."""
+    import recovery
+
+    res = recovery.main(["--n", "20", "--out", str(tmp_path)])
+    assert 0.80 <= res["nuts"]["coverage90"] <= 0.97
+    assert res["nuts"]["median_abs_rel_error"] < 0.4
