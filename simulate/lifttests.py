@@ -264,12 +264,12 @@ def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, spend_pc, ma
         raise ConfigError("lift.pre_weeks", f"{spec.pre_weeks} pre-weeks plus a {duration}-week test "
                           f"and {max_lag}-week carryover do not fit in {n_weeks} weeks")
     # A planner tests a live channel: every changed week must carry at least a
-    # fifth of the channel's mean spend; failing that, the best-funded start.
+    # fifth of the channel's mean spend; failing that, the start with the most spend.
     starts = np.arange(spec.pre_weeks, latest + 1)
     spend_k = spend_pc[:, channel]
-    run_min = np.array([spend_k[s:s + duration].min() for s in starts])
-    live = starts[run_min >= 0.2 * spend_k.mean()]
-    start = int(rng.choice(live)) if live.size else int(starts[np.argmax(run_min)])
+    windows = np.stack([spend_k[s:s + duration] for s in starts])
+    live = starts[windows.min(1) >= 0.2 * spend_k.mean()]
+    start = int(rng.choice(live)) if live.size else int(starts[np.argmax(windows.mean(1))])
     detected = {m: bool(rng.random() < spec.p_detect) for m in ("contamination", "non_compliance")}
     detected["verified"] = bool(rng.random() < spec.p_holdout_verified)
     return _Design(channel, start, duration, window, treated, level_factor, delivered,

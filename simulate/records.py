@@ -100,5 +100,6 @@ class LiftTest(NamedTuple):
 
     @property
     def iroas(self) -> float:
-        """Experiment ROI: ``lift / (spend_delta * weeks)``."""
-        return self.lift / (self.spend_delta * self.weeks)
+        """Experiment ROI: ``lift / (spend_delta * weeks)`` (NaN when nothing changed)."""
+        denom = self.spend_delta * self.weeks
+        return self.lift / denom if denom != 0 else float("nan")

@@ -191,3 +191,14 @@ def test_bad_lift_config_names_the_field(field, value, match):
         cfg[field] = value
     with pytest.raises(ConfigError, match=match):
         lift_spec(cfg)
+
+
+def test_planner_tests_a_funded_window_even_when_the_channel_is_mostly_dark(fashion_spec):
+    """Seed 2: pinterest dark 90% of weeks; every planned test still changes a positive spend."""
+    spec = dataclasses.replace(fashion_spec, channels=tuple(
+        dataclasses.replace(c, dark_prob=0.9) if c.name == "pinterest" else c for c in fashion_spec.channels))
+    ds, tr = simulate(jax.random.key(2), spec, n_datasets=3)
+    ls = _spec(tests_per_channel=3, failure_modes={"too_short": {"prob": 0.5, "magnitude": 0.8}})
+    for ts, _ in simulate_all_tests(jax.random.key(3), ds, tr, spec, ls, 3, 1, "noise_free"):
+        for t in ts:
+            assert t.spend_baseline > 0 and t.spend_delta < 0 and np.isfinite(t.iroas)
