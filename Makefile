@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test test-slow bench figures clean-venv
+.PHONY: study test test-slow bench recovery sbc clean-venv
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
@@ -29,8 +29,17 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests collected"; exit 0; fi; exit $$rc
 
+# Benchmarks write their figures to results/bench/ (estimator.json and estimator.md; ~35 min on 2 cores).
 bench: $(STAMP)
 	$(PY) benchmarks/bench_estimator.py
+
+# Parameter recovery on 20 well-specified simulated datasets (results/bench/recovery.json, ~3 min).
+recovery: $(STAMP)
+	$(PY) benchmarks/recovery.py
+
+# Simulation-based calibration of NUTS (results/bench/sbc.json, ~4 min).
+sbc: $(STAMP)
+	$(PY) benchmarks/sbc.py
 
 clean-venv:
 	rm -rf $(VENV)
