@@ -124,3 +124,17 @@ def test_stable_hill_matches_transforms_and_has_finite_gradients():
         np.testing.assert_allclose(hill(xd, 1.3, 1.7), tf.hill(xd, 1.3, 1.7), rtol=1e-12, atol=1e-15)
     g = jax.grad(lambda s: hill(x, 1.0, s).sum())(jnp.float32(60.0))     # s * log(x/h) << -88
     assert np.isfinite(float(g))
+
+
+@pytest.mark.parametrize("likelihood,ar1", [("normal", True), ("student_t", True), ("normal", False)])
+def test_potential_is_finite_for_every_likelihood_option(likelihood, ar1):
+    from estimators.inference import _example, _potential, _prior_centre, model_fns
+
+    spec = FitSpec(model=ModelSpec(likelihood=likelihood, ar1=ar1, n_fourier=1))
+    b = build_batch([template(2, n_weeks=40, n_channels=2)], None, spec)
+    fns = model_fns(_example(b.data), spec.model, spec.priors)
+    d = ModelData(*[jnp.asarray(a[0]) for a in b.data])
+    u = _prior_centre(d, fns, spec.priors)
+    val, g = jax.value_and_grad(lambda x: _potential(x, d, fns, spec.model, spec.priors))(u)
+    assert np.isfinite(float(val)) and np.all(np.isfinite(np.asarray(g)))
+    assert ("rho_z" in fns.transforms) == ar1
