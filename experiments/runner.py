@@ -16,13 +16,12 @@ import pandas as pd
 
 from estimators.batch import build_batch
 from estimators.data import observed_from_dataset
-from estimators.eqs import EqsSpec, ModelView, model_view, score
+from estimators.eqs import EqsSpec, model_view, score
 from estimators.posterior import fit
 from estimators.spec import FitSpec
 from estimators.strategies import select
-from experiments.design import Arm, Shard, experiment_key, fit_key, tag, truth_key
+from experiments.design import Arm, Shard, experiment_key, fit_key, truth_key
 from experiments.evaluate import evaluate
-from simulate.config import WorldSpec
 from simulate.core import panel_inputs, simulate
 from simulate.lifttests import LiftSpec, simulate_tests
 

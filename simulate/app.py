@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 

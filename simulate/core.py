@@ -78,7 +78,6 @@ def simulate(key, spec: WorldSpec, n_datasets: int = 1, n_replicates: int = 1,
         worlds = jax.tree_util.tree_map(lambda *a: np.stack([np.asarray(x) for x in a]), *world_list)
         noise = np.asarray(noise)                                               # [n, r, G, T]
         lag_days = np.asarray(tf.carryover_lag(worlds.weights, 0.9))
-    t0 = spec.burn_in_weeks
     rows = {name: [] for name in ("kpi", "spend", "controls", "geo_kpi", "geo_spend", "population",
                                   "contributions", "baseline", "noise", "geo_noise", "alloc",
                                   "budget", "bounds", "grid", "curve")}
