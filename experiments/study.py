@@ -9,10 +9,17 @@ shard atomically, and then aggregates everything into the run folder:
 
 The run folder is ``results/study/<study>/<config hash>`` unless ``out=DIR``;
 rerunning the same command finds its finished shards and skips them.
+
+``jobs=N`` computes shards in ``N`` worker processes (``auto``: one per CPU core).
+JAX runs one NUTS program on one core, so on a 2-core machine two workers halve
+the wall time; each worker compiles once (the persistent cache shares the work
+when it can). Results do not depend on ``jobs``: every shard's keys come from the
+seed and the shard's name.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +41,7 @@ from simulate.lifttests import lift_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 # Settings that do not change results, left out of the config hash.
-_NOT_HASHED = ("out", "max_new_shards", "figures")
+_NOT_HASHED = ("out", "max_new_shards", "figures", "jobs")
 
 
 def load_world(name: str) -> dict:
@@ -67,12 +74,9 @@ def run_folder(cfg: DictConfig, plain: dict) -> Path:
     return ROOT / "results" / "study" / str(cfg.study.name) / config_hash(hashed)
 
 
-def run(cfg: DictConfig) -> Path:
-    """Run (or resume) the study described by ``cfg``; returns the run folder."""
-    t_start = time.time()
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    lay = layout(plain["study"], str(cfg.strategy.name), int(cfg.study.shard_truths))
-    worlds = {w: world_spec(load_world(w), f"world({w})") for w in plain["study"]["worlds"]}
+def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
+    """The static context of every shard, from the resolved config and the world profiles."""
+    worlds = {w: world_spec(d, f"world({w})") for w, d in world_dicts.items()}
     base_spec = fit_spec_from_config({"model": plain.get("model") or {}, "priors": plain.get("priors") or {},
                                       "inference": plain["inference"], "calibration": "none"})
     cal_spec = fit_spec_from_config({"model": plain.get("model") or {}, "priors": plain.get("priors") or {},
@@ -80,44 +84,113 @@ def run(cfg: DictConfig) -> Path:
     bounds = {tuple(w.bounds) for w in worlds.values()}
     if len(bounds) != 1:
         raise ConfigError("study.worlds", "all worlds of a study must share planning.bounds")
-    ctx = Context(
-        root=jax.random.key(int(cfg.seed)), worlds=worlds,
+    study = plain["study"]
+    return Context(
+        root=jax.random.key(seed), worlds=worlds,
         lift_good=lift_spec(plain["lift_good"], "lift_good"), lift_bad=lift_spec(plain["lift_bad"], "lift_bad"),
         bad_share={name: float(sc["bad_share"]) for name, sc in plain["scenarios"].items()},
         base_spec=base_spec, cal_spec=cal_spec, eqs=eqs_spec(plain["eqs"]),
-        n_tests_pad=int(cfg.n_tests_pad), n_window_pad=int(cfg.n_window_pad),
+        n_tests_pad=int(plain["n_tests_pad"]), n_window_pad=int(plain["n_window_pad"]),
         n_channels_pad=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(),
-        n_full_pad=int(cfg.study.shard_truths) * int(plain["study"]["replicates"]),
-        n_mixed_pad=int(cfg.study.get("mixed_batch") or cfg.study.shard_truths))
+        n_full_pad=int(study["shard_truths"]) * int(study["replicates"]),
+        n_mixed_pad=int(study.get("mixed_batch") or study["shard_truths"]))
+
+
+def _jobs(value, n_todo: int) -> int:
+    """Worker processes: ``auto`` is one per CPU core; never more than the shards to do."""
+    if value in (None, "auto"):
+        n = os.cpu_count() or 1
+    else:
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError("jobs", f"must be a positive integer or 'auto', got {value!r}") from None
+        if n < 1:
+            raise ConfigError("jobs", f"must be a positive integer or 'auto', got {value!r}")
+    return max(1, min(n, n_todo))
+
+
+def _compute_shard(ctx: Context, shard, arms, mixed_arms, shard_dir: Path) -> int:
+    """Fit one shard and write its tables atomically; returns its number of fits."""
+    fits, eqs = run_shard(ctx, shard, arms, mixed_arms)
+    _atomic_parquet(eqs, shard_dir / f"{shard.shard_id}.eqs.parquet")
+    _atomic_parquet(fits, shard_dir / f"{shard.shard_id}.fits.parquet")   # its presence marks the shard done
+    return len(fits)
+
+
+def _worker(plain: dict, world_dicts: dict, seed: int, shard, arms, mixed_arms, shard_dir: str) -> tuple:
+    """Entry point of a worker process: rebuild the context, compute one shard."""
+    from harness.jaxcache import enable_cache
+
+    enable_cache()
+    ctx = _worker_context(plain, world_dicts, seed)
+    return shard.shard_id, _compute_shard(ctx, shard, arms, mixed_arms, Path(shard_dir))
+
+
+_CTX_CACHE: dict = {}
+
+
+def _worker_context(plain: dict, world_dicts: dict, seed: int) -> Context:
+    key = json.dumps([plain, world_dicts, seed], sort_keys=True, default=str)
+    if key not in _CTX_CACHE:
+        _CTX_CACHE.clear()
+        _CTX_CACHE[key] = _context(plain, world_dicts, seed)
+    return _CTX_CACHE[key]
+
+
+def run(cfg: DictConfig) -> Path:
+    """Run (or resume) the study described by ``cfg``; returns the run folder."""
+    t_start = time.time()
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    lay = layout(plain["study"], str(cfg.strategy.name), int(cfg.study.shard_truths))
+    world_dicts = {w: load_world(w) for w in plain["study"]["worlds"]}
+    seed = int(cfg.seed)
+    ctx = _context(plain, world_dicts, seed)
     out = run_folder(cfg, plain)
     shard_dir = out / "shards"
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    write_run_files(out, plain, int(cfg.seed), {"status": "running", "n_datasets": lay.n_datasets,
-                                                "n_fits_planned": lay.n_fits})
-    print(f"study '{cfg.study.name}': {lay.n_datasets} datasets, {lay.n_fits} fits in {len(lay.shards)} "
-          f"shards ({cfg.inference.method}, {cfg.calibration.method}) -> {out}", file=sys.stderr, flush=True)
-    new, done_fits = 0, 0
     todo = [s for s in lay.shards if not (shard_dir / f"{s.shard_id}.fits.parquet").exists()]
+    limited = cfg.max_new_shards is not None and len(todo) > int(cfg.max_new_shards)
+    if limited:
+        todo = todo[:int(cfg.max_new_shards)]
+    jobs = _jobs(cfg.get("jobs", 1), len(todo))
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    write_run_files(out, plain, seed, {"status": "running", "n_datasets": lay.n_datasets,
+                                       "n_fits_planned": lay.n_fits})
+    print(f"study '{cfg.study.name}': {lay.n_datasets} datasets, {lay.n_fits} fits in {len(lay.shards)} "
+          f"shards ({cfg.inference.method}, {cfg.calibration.method}, {jobs} worker(s)) -> {out}",
+          file=sys.stderr, flush=True)
+    done_fits = 0
     for s in lay.shards:
-        if s not in todo:
+        if (shard_dir / f"{s.shard_id}.fits.parquet").exists():
             done_fits += len(pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet", columns=["arm"]))
-    if len(todo) < len(lay.shards):
-        print(f"resuming: {len(lay.shards) - len(todo)} shard(s) already done ({done_fits} fits)",
-              file=sys.stderr, flush=True)
+    n_skipped = sum((shard_dir / f"{s.shard_id}.fits.parquet").exists() for s in lay.shards)
+    if n_skipped:
+        print(f"resuming: {n_skipped} shard(s) already done ({done_fits} fits)", file=sys.stderr, flush=True)
     t_loop = time.time()
-    for n_done, shard in enumerate(todo):
-        if cfg.max_new_shards is not None and new >= int(cfg.max_new_shards):
-            print(f"stopping after {new} new shard(s) (max_new_shards); rerun to continue", file=sys.stderr)
-            return out
-        print(f"shard {lay.shards.index(shard) + 1}/{len(lay.shards)} {shard.shard_id}", file=sys.stderr, flush=True)
-        fits, eqs = run_shard(ctx, shard, lay.arms, lay.mixed_arms)
-        _atomic_parquet(eqs, shard_dir / f"{shard.shard_id}.eqs.parquet")
-        _atomic_parquet(fits, shard_dir / f"{shard.shard_id}.fits.parquet")   # its presence marks the shard done
-        new += 1
-        done_fits += len(fits)
-        per = (time.time() - t_loop) / (n_done + 1)
-        left = len(todo) - n_done - 1
-        print(f"  {done_fits}/{lay.n_fits} fits; about {per * left / 60:.1f} min left", file=sys.stderr, flush=True)
+
+    def progress(n_done: int, n_fits: int, shard_id: str) -> None:
+        nonlocal done_fits
+        done_fits += n_fits
+        left = (time.time() - t_loop) / n_done * (len(todo) - n_done)
+        print(f"  shard {shard_id} written: {done_fits}/{lay.n_fits} fits; about {left / 60:.1f} min left",
+              file=sys.stderr, flush=True)
+
+    if jobs == 1:
+        for n_done, shard in enumerate(todo, start=1):
+            print(f"shard {lay.shards.index(shard) + 1}/{len(lay.shards)} {shard.shard_id}",
+                  file=sys.stderr, flush=True)
+            progress(n_done, _compute_shard(ctx, shard, lay.arms, lay.mixed_arms, shard_dir), shard.shard_id)
+    elif todo:
+        from joblib import Parallel, delayed
+
+        work = (delayed(_worker)(plain, world_dicts, seed, s, lay.arms, lay.mixed_arms, str(shard_dir))
+                for s in todo)
+        results = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(work)
+        for n_done, (shard_id, n_fits) in enumerate(results, start=1):
+            progress(n_done, n_fits, shard_id)
+    if limited:
+        print(f"stopping after {len(todo)} new shard(s) (max_new_shards); rerun to continue", file=sys.stderr)
+        return out
     fits = pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in lay.shards],
                      ignore_index=True)
     eqs = pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.eqs.parquet") for s in lay.shards],

@@ -14,7 +14,7 @@ from experiments.study import run
 from tests.conftest import ROOT
 
 TINY = ["inference=fast", "~study.worlds.home_goods", "study.worlds.fashion=2", "study.replicates=2",
-        "study.mixed.truths.fashion=1", "study.shard_truths=1", "study.mixed_batch=2"]
+        "study.mixed.truths.fashion=1", "study.shard_truths=1", "study.mixed_batch=2", "jobs=1"]
 
 
 def tiny_cfg(*extra):
@@ -24,17 +24,19 @@ def tiny_cfg(*extra):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One uninterrupted run, and one killed after its first shard and then resumed."""
+    """One uninterrupted run, one killed after its first shard and then resumed, and one
+    computed by two worker processes (one shard each)."""
     base = tmp_path_factory.mktemp("study")
     whole = run(tiny_cfg(f"out={base / 'whole'}"))
     part = run(tiny_cfg(f"out={base / 'part'}", "max_new_shards=1"))
     assert not (part / "fits.parquet").exists() and len(list((part / "shards").glob("*.fits.parquet"))) == 1
     resumed = run(tiny_cfg(f"out={base / 'part'}"))
-    return whole, resumed
+    parallel = run(tiny_cfg(f"out={base / 'parallel'}", "jobs=2"))
+    return whole, resumed, parallel
 
 
 def test_outputs_of_a_run(runs):
-    out, _ = runs
+    out = runs[0]
     for name in ("config.yaml", "manifest.json", "fits.parquet", "eqs.parquet", "summary.csv", "summary_long.csv"):
         assert (out / name).exists(), name
     manifest = json.loads((out / "manifest.json").read_text())
@@ -79,9 +81,24 @@ def test_summary_and_eqs_tables(runs):
 
 def test_resumed_run_ends_with_the_same_table(runs):
     """Killed after one shard and rerun: the same rows and values (wall-clock column aside)."""
-    whole, resumed = (pd.read_parquet(p / "fits.parquet").drop(columns=["fit_seconds"]) for p in runs)
+    whole, resumed, _ = (pd.read_parquet(p / "fits.parquet").drop(columns=["fit_seconds"]) for p in runs)
     pd.testing.assert_frame_equal(whole, resumed)
     assert (runs[0] / "summary.csv").read_text() == (runs[1] / "summary.csv").read_text()
+
+
+def test_worker_processes_give_the_same_table(runs):
+    """jobs=2 (two worker processes, one shard each) reproduces the single-process table."""
+    whole, _, parallel = (pd.read_parquet(p / "fits.parquet").drop(columns=["fit_seconds"]) for p in runs)
+    pd.testing.assert_frame_equal(whole, parallel)
+    assert (runs[0] / "summary.csv").read_text() == (runs[2] / "summary.csv").read_text()
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_bad_jobs_value_names_the_field(value):
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="jobs"):
+        run(tiny_cfg(f"jobs={value}", "out=/tmp/never-written-jobs"))
 
 
 def test_figures_command_redraws_from_saved_tables(runs, tmp_path):
