@@ -72,12 +72,16 @@ def _scenario_tests(ctx: Context, world: str, truth: int, rep: int, inp, names, 
 
 def _fit(key, obs, tests, spec: FitSpec, ctx: Context, n_pad: int):
     """Fit a padded batch: copies of the last dataset fill it to ``n_pad`` so every shard
-    reuses one compiled program; their rows are never read."""
+    reuses one compiled program (per batch size and calibration family); their rows are
+    never read."""
     tests = tests if tests is not None else [[] for _ in obs]
     fill = max(0, n_pad - len(obs))
     obs = list(obs) + [obs[-1]] * fill
     tests = list(tests) + [tests[-1]] * fill
-    batch = build_batch(obs, tests, spec, n_channels=ctx.n_channels_pad, n_tests=ctx.n_tests_pad,
+    # Only M2 puts tests in the likelihood; M1 folds them into the ROI prior, so its batches
+    # (like the uncalibrated ones) carry no test rows and skip the masked lift terms.
+    n_tests = ctx.n_tests_pad if spec.calibration.method == "m2" else 0
+    batch = build_batch(obs, tests, spec, n_channels=ctx.n_channels_pad, n_tests=n_tests,
                         n_window=ctx.n_window_pad, n_controls=1)
     return fit(key, batch, spec)
 
