@@ -139,6 +139,7 @@ def gaps(nuts, fast):
     return {"datasets": int(sn.roi_mean.shape[0]),
             "mean_gap_in_nuts_sd_median": float(np.median(z[m])),
             "mean_gap_in_nuts_sd_p90": float(np.quantile(z[m], 0.9)),
+            "share_within_half_sd": float(np.mean(z[m] <= 0.5)),
             "relative_mean_gap_median": float(np.median(np.abs(sf.roi_mean - sn.roi_mean)[m] / sn.roi_mean[m])),
             "sd_ratio_fast_over_nuts_median": float(np.median(r[m])),
             "sd_ratio_p10_p90": [float(np.quantile(r[m], 0.1)), float(np.quantile(r[m], 0.9))]}
