@@ -29,9 +29,22 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests collected"; exit 0; fi; exit $$rc
 
-# Benchmarks write their figures to results/bench/ (estimator.json and estimator.md; ~35 min on 2 cores).
-bench: $(STAMP)
-	$(PY) benchmarks/bench_estimator.py
+# The benchmark (issue 5): this harness side by side with PyMC-Marketing, the harness's own sweep
+# and a profile; writes results/bench/<date>/bench.json and bench.md (about 45 min on 2 cores).
+# PyMC-Marketing 1.3 needs Python >= 3.12, so it gets its own environment, .venv-pymc, pinned by
+# benchmarks/requirements-pymc.txt. Without PEER_PYTHON the comparison is skipped and says so.
+PEER_PYTHON ?= python3.12
+PEER_VENV   := .venv-pymc
+PEER_STAMP  := $(PEER_VENV)/.installed
+
+$(PEER_STAMP): benchmarks/requirements-pymc.txt
+	@if command -v $(PEER_PYTHON) >/dev/null 2>&1; then \
+	  { [ -x $(PEER_VENV)/bin/python ] || $(PEER_PYTHON) -m venv $(PEER_VENV); } && \
+	  $(PEER_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-pymc.txt && touch $(PEER_STAMP); \
+	else echo "note: $(PEER_PYTHON) not found; the PyMC-Marketing comparison will be skipped (set PEER_PYTHON=/path/to/python3.12)"; fi
+
+bench: $(STAMP) $(PEER_STAMP)
+	$(PY) benchmarks/bench.py
 
 # Parameter recovery on 20 well-specified simulated datasets (results/bench/recovery.json, ~3 min).
 recovery: $(STAMP)
