@@ -33,15 +33,17 @@ test-slow: $(STAMP)
 # and a profile; writes results/bench/<date>/bench.json and bench.md (about 45 min on 2 cores).
 # PyMC-Marketing 1.3 needs Python >= 3.12, so it gets its own environment, .venv-pymc, pinned by
 # benchmarks/requirements-pymc.txt. Without PEER_PYTHON the comparison is skipped and says so.
-PEER_PYTHON ?= python3.12
+# The first working Python 3.12/3.13 (pyenv shims that are not active fail --version and are skipped).
+PEER_PYTHON ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bin/python \
+                 $$HOME/.pyenv/versions/3.13*/bin/python; do $$p --version >/dev/null 2>&1 && { echo $$p; break; }; done)
 PEER_VENV   := .venv-pymc
 PEER_STAMP  := $(PEER_VENV)/.installed
 
 $(PEER_STAMP): benchmarks/requirements-pymc.txt
-	@if command -v $(PEER_PYTHON) >/dev/null 2>&1; then \
+	@if [ -n "$(PEER_PYTHON)" ] && $(PEER_PYTHON) --version >/dev/null 2>&1; then \
 	  { [ -x $(PEER_VENV)/bin/python ] || $(PEER_PYTHON) -m venv $(PEER_VENV); } && \
 	  $(PEER_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-pymc.txt && touch $(PEER_STAMP); \
-	else echo "note: $(PEER_PYTHON) not found; the PyMC-Marketing comparison will be skipped (set PEER_PYTHON=/path/to/python3.12)"; fi
+	else echo "note: no Python 3.12+ found; the PyMC-Marketing comparison will be skipped (set PEER_PYTHON=/path/to/python3.12)"; fi
 
 bench: $(STAMP) $(PEER_STAMP)
 	$(PY) benchmarks/bench.py
