@@ -102,11 +102,14 @@ def roi_scores(mean, q05, q95, truth) -> dict:
             "coverage90": float(cover.mean()), "covered": cover.tolist()}
 
 
+PAD = dict(n_channels=6, n_controls=1, n_tests=0)   # one compiled program for 5- and 6-channel worlds
+
+
 def ours_one(obs, truth, spec, key) -> dict:
     from estimators.batch import build_batch
     from estimators.posterior import fit, summarise
 
-    batch = build_batch([obs], None, spec)
+    batch = build_batch([obs], None, spec, **PAD)
     t0 = time.perf_counter()
     post = fit(key, batch, spec)
     sec = time.perf_counter() - t0
@@ -160,7 +163,7 @@ def peer_part(a, key) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     obs, truths, dirs = write_peer_datasets(a.peer_datasets, a.seed, folder)
     spec = FitSpec(inference=InferenceSpec(method="nuts", chains=a.chains, warmup=a.warmup, draws=a.draws))
-    batch = build_batch([obs[0]], None, spec)
+    batch = build_batch([obs[0]], None, spec, **PAD)
     compile_s = compile_only(batch, spec)
     print(f"peer: harness compile {compile_s:.1f} s (once for every dataset of this shape)", flush=True)
     rows = []
@@ -345,7 +348,8 @@ def main(argv=None):
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--sizes", default="1,8,32,128")
+    ap.add_argument("--sizes", default="1,8,32,128", help="fast-path batch sizes")
+    ap.add_argument("--nuts-sizes", default=None, help="NUTS batch sizes (default: --sizes)")
     ap.add_argument("--sweep-warmup", type=int, default=500)
     ap.add_argument("--sweep-draws", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3)
@@ -357,6 +361,7 @@ def main(argv=None):
     if a.quick:
         a.peer_datasets, a.chains, a.warmup, a.draws = 1, 2, 100, 100
         a.sizes, a.sweep_warmup, a.sweep_draws, a.repeats, a.loop_models = "1,4", 100, 100, 1, 2
+        a.nuts_sizes = None
     a.work = a.work or str(Path(a.out) / "work")
     Path(a.work).mkdir(parents=True, exist_ok=True)
     enable_cache()
@@ -367,17 +372,18 @@ def main(argv=None):
     print("part 1: side by side with PyMC-Marketing", flush=True)
     peer = peer_part(a, key)
     sizes = [int(x) for x in a.sizes.split(",")]
-    obs = datasets(max(sizes + [a.loop_models]), a.seed)
+    nuts_sizes = [int(x) for x in (a.nuts_sizes or a.sizes).split(",")]
+    obs = datasets(max(sizes + nuts_sizes + [a.loop_models]), a.seed)
     sweep_spec = FitSpec(inference=InferenceSpec(method="nuts", chains=a.chains, warmup=a.sweep_warmup,
                                                  draws=a.sweep_draws))
     fast_spec = FitSpec(inference=InferenceSpec(method="fast"))
     print("part 2: harness sweep (fast path)", flush=True)
     fast_rows, fast_posts = bench_batched(obs, fast_spec, sizes, a.repeats, key)
     print("part 2: harness sweep (NUTS)", flush=True)
-    nuts_rows, nuts_posts = bench_batched(obs, sweep_spec, sizes, a.repeats, key)
+    nuts_rows, nuts_posts = bench_batched(obs, sweep_spec, nuts_sizes, a.repeats, key)
     print("part 2: plain numpyro loop", flush=True)
     loop = bench_loop(obs, sweep_spec, a.loop_models, key)
-    big = max(sizes)
+    big = max(set(sizes) & set(nuts_sizes))
     gap = gaps(nuts_posts[big], fast_posts[big])
     print("part 3: gradient cost", flush=True)
     grad = gradient_cost(obs, sweep_spec)
@@ -394,7 +400,7 @@ def main(argv=None):
         "git_revision": git_revision(), "machine": machine(), "packages": package_versions(), "seed": a.seed,
         "peer": peer,
         "sweep": {"settings": {"chains": a.chains, "warmup": a.sweep_warmup, "draws": a.sweep_draws,
-                               "sizes": sizes, "repeats": a.repeats},
+                               "sizes": sizes, "nuts_sizes": nuts_sizes, "repeats": a.repeats},
                   "fast": fast_rows, "nuts": nuts_rows, "numpyro_loop": loop, "fast_vs_nuts": gap},
         "profile": profile(peer, grad, nuts_rows, sweep_spec),
         "study": study,
