@@ -308,10 +308,12 @@ def markdown(res: dict) -> str:
           "compile excluded (reported apart).", "",
           "| batch | NUTS models/min | NUTS compile s | leapfrog/draw | fast models/min |", "|---:|---:|---:|---:|---:|"]
     fast = {r["batch"]: r for r in res["sweep"]["fast"]}
-    for r in res["sweep"]["nuts"]:
-        f = fast.get(r["batch"], {})
-        L.append(f"| {r['batch']} | {r['models_per_minute']:.1f} | {r['compile_seconds']:.0f} | "
-                 f"{r['mean_leapfrog_steps']:.1f} | {f.get('models_per_minute', float('nan')):.0f} |")
+    nuts = {r["batch"]: r for r in res["sweep"]["nuts"]}
+    for b in sorted(set(fast) | set(nuts)):
+        r, f = nuts.get(b), fast.get(b, {})
+        cells = (f"{r['models_per_minute']:.1f} | {r['compile_seconds']:.0f} | {r['mean_leapfrog_steps']:.1f}"
+                 if r else "not run | | ")
+        L.append(f"| {b} | {cells} | {f.get('models_per_minute', float('nan')):.0f} |")
     lp, g = res["sweep"]["numpyro_loop"], res["sweep"]["fast_vs_nuts"]
     best = max(r["models_per_minute"] for r in res["sweep"]["nuts"])
     L += ["", f"Plain numpyro `MCMC.run` loop, same setting: {lp['models_per_minute']:.2f} models/min; "
@@ -326,7 +328,7 @@ def markdown(res: dict) -> str:
     gl = pr["gradient"]["seconds_per_gradient_per_lane"]
     L.append("Log-density gradient (" + f"{pr['gradient']['dim']} parameters): "
              + ", ".join(f"{1e6 * v:.0f} us per lane at {k} lane(s)" for k, v in gl.items()) + ".")
-    for name, title in (("sweep_batch1", "study setting, batch 1"), ("peer_setting", "peer setting")):
+    for name, title in (("sweep_batch1", "sweep setting, batch 1"), ("peer_setting", "peer setting")):
         if name in pr:
             x = pr[name]
             L.append(f"- {title}: {x['gradients_per_model']:.0f} gradients per model -> floor "
