@@ -30,7 +30,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests collected"; exit 0; fi; exit $$rc
 
 # The benchmark (issue 5): this harness side by side with PyMC-Marketing, the harness's own sweep
-# and a profile; writes results/bench/<date>/bench.json and bench.md (about 45 min on 2 cores).
+# and a profile; writes results/bench/<date>/bench.json and bench.md (about an hour on 2 cores).
 # PyMC-Marketing 1.3 needs Python >= 3.12, so it gets its own environment, .venv-pymc, pinned by
 # benchmarks/requirements-pymc.txt. Without PEER_PYTHON the comparison is skipped and says so.
 # The first working Python 3.12/3.13 (pyenv shims that are not active fail --version and are skipped).
