@@ -45,8 +45,9 @@ $(PEER_STAMP): benchmarks/requirements-pymc.txt
 	  $(PEER_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-pymc.txt && touch $(PEER_STAMP); \
 	else echo "note: no Python 3.12+ found; the PyMC-Marketing comparison will be skipped (set PEER_PYTHON=/path/to/python3.12)"; fi
 
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS=--quick (a smoke run).
 bench: $(STAMP) $(PEER_STAMP)
-	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 # Parameter recovery on 20 well-specified simulated datasets (results/bench/recovery.json, ~3 min).
 recovery: $(STAMP)
