@@ -1,8 +1,10 @@
 """``python -m experiments.reference run=DIR dest=results/reference/NAME``: publish a finished study run.
 
-Copies ``summary.csv``, ``summary_long.csv``, ``manifest.json``, ``config.yaml`` and
-``figures/`` of a complete run into ``dest`` and writes ``comparison.md``: our paired
-improvements beside seeds/000's claims (the README quotes it).
+Copies ``summary.csv``, ``summary_long.csv``, ``manifest.json``, ``config.yaml``, the
+per-fit and per-experiment tables (``fits.parquet``, ``eqs.parquet``, so that
+``python -m experiments.figures run=dest`` can redraw the figures) and ``figures/`` of a
+complete run into ``dest``, and writes ``comparison.md``: our paired improvements beside
+seeds/000's claims (the README quotes it).
 """
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ def main(argv) -> int:
         print(f"error: {run}: not a complete study run (manifest status {manifest.get('status')!r})", file=sys.stderr)
         return 2
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.csv", "summary_long.csv", "manifest.json", "config.yaml"):
+    for name in ("summary.csv", "summary_long.csv", "manifest.json", "config.yaml", "fits.parquet", "eqs.parquet"):
         shutil.copy2(run / name, dest / name)
     if (dest / "figures").exists():
         shutil.rmtree(dest / "figures")

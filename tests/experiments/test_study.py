@@ -119,3 +119,20 @@ def test_bad_study_config_names_the_field():
 
     with pytest.raises(ConfigError, match="study.arms"):
         run(tiny_cfg("study.arms=[good,ugly]", "out=/tmp/never-written"))
+
+
+def test_reference_publishes_what_the_figures_need(runs, tmp_path):
+    """experiments.reference copies the tables the figures are drawn from, and refuses an unfinished run."""
+    from experiments import reference
+
+    dest = tmp_path / "ref"
+    assert reference.main([f"run={runs[0]}", f"dest={dest}"]) == 0
+    for name in ("summary.csv", "summary_long.csv", "manifest.json", "config.yaml", "fits.parquet", "eqs.parquet",
+                 "comparison.md"):
+        assert (dest / name).exists(), name
+    assert "| seeds/000 claim |" in (dest / "comparison.md").read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(dest / "fits.parquet"), pd.read_parquet(runs[0] / "fits.parquet"))
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "manifest.json").write_text(json.dumps({"status": "running"}))
+    assert reference.main([f"run={unfinished}", f"dest={tmp_path / 'never'}"]) == 2
