@@ -152,6 +152,7 @@ def peer_one(python: str, folder: Path, out: Path, chains: int, warmup: int, dra
 def peer_part(a, key) -> dict:
     from estimators.batch import build_batch
     from estimators.inference import compile_only
+    from estimators.posterior import fit
     from estimators.spec import FitSpec, InferenceSpec
 
     python = a.peer_python
@@ -166,8 +167,7 @@ def peer_part(a, key) -> dict:
     batch = build_batch([obs[0]], None, spec, **PAD)
     compile_s = compile_only(batch, spec)
     t0 = time.perf_counter()
-    fit_untimed = __import__("estimators.posterior", fromlist=["fit"]).fit
-    fit_untimed(jax.random.fold_in(key, 10**6), batch, spec)   # loads the compiled program into this process
+    fit(jax.random.fold_in(key, 10**6), batch, spec)   # untimed: loads the compiled program into this process
     warm_s = time.perf_counter() - t0
     print(f"peer: harness compile {compile_s:.1f} s, first (untimed) call {warm_s:.1f} s", flush=True)
     rows = []

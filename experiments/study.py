@@ -77,10 +77,10 @@ def run_folder(cfg: DictConfig, plain: dict) -> Path:
 def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
     """The static context of every shard, from the resolved config and the world profiles."""
     worlds = {w: world_spec(d, f"world({w})") for w, d in world_dicts.items()}
-    base_spec = fit_spec_from_config({"model": plain.get("model") or {}, "priors": plain.get("priors") or {},
-                                      "inference": plain["inference"], "calibration": "none"})
-    cal_spec = fit_spec_from_config({"model": plain.get("model") or {}, "priors": plain.get("priors") or {},
-                                     "inference": plain["inference"], "calibration": plain["calibration"]})
+    spec = lambda calibration: fit_spec_from_config({
+        "model": plain.get("model") or {}, "priors": plain.get("priors") or {},
+        "inference": plain["inference"], "calibration": calibration})
+    base_spec, cal_spec = spec("none"), spec(plain["calibration"])
     bounds = {tuple(w.bounds) for w in worlds.values()}
     if len(bounds) != 1:
         raise ConfigError("study.worlds", "all worlds of a study must share planning.bounds")
@@ -148,7 +148,8 @@ def run(cfg: DictConfig) -> Path:
     ctx = _context(plain, world_dicts, seed)
     out = run_folder(cfg, plain)
     shard_dir = out / "shards"
-    todo = [s for s in lay.shards if not (shard_dir / f"{s.shard_id}.fits.parquet").exists()]
+    done = [s for s in lay.shards if (shard_dir / f"{s.shard_id}.fits.parquet").exists()]
+    todo = [s for s in lay.shards if s not in done]
     limited = cfg.max_new_shards is not None and len(todo) > int(cfg.max_new_shards)
     if limited:
         todo = todo[:int(cfg.max_new_shards)]
@@ -159,13 +160,9 @@ def run(cfg: DictConfig) -> Path:
     print(f"study '{cfg.study.name}': {lay.n_datasets} datasets, {lay.n_fits} fits in {len(lay.shards)} "
           f"shards ({cfg.inference.method}, {cfg.calibration.method}, {jobs} worker(s)) -> {out}",
           file=sys.stderr, flush=True)
-    done_fits = 0
-    for s in lay.shards:
-        if (shard_dir / f"{s.shard_id}.fits.parquet").exists():
-            done_fits += len(pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet", columns=["arm"]))
-    n_skipped = sum((shard_dir / f"{s.shard_id}.fits.parquet").exists() for s in lay.shards)
-    if n_skipped:
-        print(f"resuming: {n_skipped} shard(s) already done ({done_fits} fits)", file=sys.stderr, flush=True)
+    done_fits = sum(len(pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet", columns=["arm"])) for s in done)
+    if done:
+        print(f"resuming: {len(done)} shard(s) already done ({done_fits} fits)", file=sys.stderr, flush=True)
     t_loop = time.time()
 
     def progress(n_done: int, n_fits: int, shard_id: str) -> None:
