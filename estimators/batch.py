@@ -43,7 +43,9 @@ class ModelData(NamedTuple):
     y: np.ndarray             # [T] KPI / kpi_scale (0 on padded weeks)
     fit_mask: np.ndarray      # [T] 1 where the likelihood applies
     week_mask: np.ndarray     # [T] 1 on real weeks (ROI and share window)
-    spend_lag: np.ndarray     # [L, T, K] lag stack of scaled spend: spend_lag[l, t] = x[t - l]
+    spend_lag: np.ndarray     # [K, L, T] lag stack of scaled spend: spend_lag[k, l, t] = x[t - l, k]
+                              # (channel-major with weeks last: the layout whose adstock
+                              # gradient is cheapest on the CPU, see estimators.model.apply_lags)
     spend_sum: np.ndarray     # [K] sum over real weeks of spend / kpi_scale
     trend: np.ndarray         # [T]
     season: np.ndarray        # [T, S]
@@ -123,7 +125,7 @@ def _one(obs: Observed, tests: Sequence[LiftTest], spec: FitSpec, kpi_scale: flo
         raise ValueError(f"{obs.dataset_id}: mean KPI over the fitted weeks must be > 0")
     full, mean = scaled_spend_full(obs.spend, n_l, ms.pre_sample)
     idx = n_l - 1 + np.arange(n_t)[None, :] - np.arange(n_l)[:, None]   # [L, T]
-    spend_lag = full[idx]                                               # [L, T, K]
+    spend_lag = np.transpose(full[idx], (2, 0, 1))                      # [K, L, T]
     season, hol = calendar_features(obs.dates, ms.n_fourier, ms.holidays)
     cmax = np.max(np.abs(obs.controls), 0) if obs.controls.size else np.zeros(0)
     controls = obs.controls / np.where(cmax > 0, cmax, 1.0)
@@ -160,7 +162,7 @@ def _one(obs: Observed, tests: Sequence[LiftTest], spec: FitSpec, kpi_scale: flo
 
 # Padding rule per field: which axes are (T, K, C, J, W) and the fill value.
 _AXES = {
-    "y": "T", "fit_mask": "T", "week_mask": "T", "spend_lag": "LTK", "spend_sum": "K",
+    "y": "T", "fit_mask": "T", "week_mask": "T", "spend_lag": "KLT", "spend_sum": "K",
     "trend": "T", "season": "TS", "holiday": "TH", "controls": "TC", "control_mask": "C",
     "channel_mask": "K", "delayed": "K", "roi_mu": "K", "roi_sd": "K", "alpha_a": "K",
     "alpha_b": "K", "test_channel": "J", "test_mask": "J", "test_share": "J", "lift": "J",

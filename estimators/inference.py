@@ -258,7 +258,7 @@ def _derive(u, d: ModelData, fns: ModelFns, ms: ModelSpec, priors: Priors) -> De
         p, share, lag, beta, mu, contrib = _derived_one(ui, d, fns, ms, priors)
         return (acc[0] + mu, acc[1] + contrib), (p, share, lag, beta)
 
-    zero = (jnp.zeros_like(d.y), jnp.zeros(d.spend_lag.shape[1:], d.y.dtype))
+    zero = (jnp.zeros_like(d.y), jnp.zeros(d.y.shape[-1:] + d.spend_lag.shape[:1], d.y.dtype))
     (mu_sum, c_sum), (p, share, lag, beta) = jax.lax.scan(body, zero, flat)
     shape = lambda a: a.reshape((c, n_d) + a.shape[1:])
     p = jax.tree.map(shape, p)
@@ -285,7 +285,11 @@ def _sample_program(spec: FitSpec, fns_key):
     fns = _FNS[fns_key]
 
     def run(keys, lap, data):
-        raw = jax.vmap(lambda k, l, d: _sample_one(k, l, d, fns, spec))(keys, lap, data)
+        one = lambda a: _sample_one(*a, fns=fns, spec=spec)
+        if spec.inference.method == "nuts":
+            raw = jax.lax.map(one, (keys, lap, data), batch_size=spec.inference.lockstep)
+        else:
+            raw = jax.vmap(one)((keys, lap, data))
         der = jax.vmap(lambda u, d: _derive(u, d, fns, spec.model, spec.priors))(raw.u, data)
         return raw, der
 

@@ -4,11 +4,11 @@ Generative model on the scaled problem of :mod:`estimators.batch` (one dataset;
 ``t`` weeks, ``k`` channels)::
 
     w_k      = normalised adstock weights: geometric alpha_k**l, or delayed alpha_k**((l - theta_k)**2)
-    a[t, k]  = sum_l w_k[l] x[t - l, k]                        (adstock of scaled spend)
-    s[t, k]  = hill(a[t, k], h_k, slope_k)
-    beta_k   = ROI_k * sum_t spend[t, k] / kpi_scale / sum_t s[t, k]    (ROI parameterisation)
+    a[k, t]  = sum_l w_k[l] x[t - l, k]                        (adstock of scaled spend)
+    s[k, t]  = hill(a[k, t], h_k, slope_k)
+    beta_k   = ROI_k * sum_t spend[t, k] / kpi_scale / sum_t s[k, t]    (ROI parameterisation)
     mu[t]    = b0 + b_trend t/T + season[t] . gamma + holiday[t] . eta + controls[t] . delta
-               + sum_k beta_k s[t, k]
+               + sum_k beta_k s[k, t]
     y[t]     = mu[t] + e[t],  e[t] = rho e[t-1] + sigma eps[t]   (eps Normal or Student-t)
     M2:  lift_j / kpi_scale ~ Normal(g_j(theta), lift_se_j / kpi_scale)
 
@@ -59,20 +59,23 @@ def hill(x, half_saturation, slope):
 
 
 def apply_lags(spend_lag, weights):
-    """Adstock from a precomputed lag stack: ``[..., L, T, K] x [..., K, L] -> [..., T, K]``.
+    """Adstock from a precomputed lag stack: ``[..., K, L, T] x [..., K, L] -> [..., K, T]``.
 
-    Equals :func:`simulate.transforms.adstock` with normalised weights on the
-    series the lag stack was cut from.
+    Equals :func:`simulate.transforms.adstock` (transposed) with normalised
+    weights on the series the lag stack was cut from. Channel-major with weeks
+    last is deliberate: on the CPU this einsum and its gradient run about 2.5x
+    faster than with a ``[L, T, K]`` stack and ``[T, K]`` output
+    (``benchmarks/bench.py`` profile).
     """
-    return jnp.einsum("...ltk,...kl->...tk", spend_lag, weights)
+    return jnp.einsum("...klt,...kl->...kt", spend_lag, weights)
 
 
 def media(params: dict, d: ModelData, max_lag: int):
-    """Saturated adstock ``s [T, K]``, weights ``[K, L]`` and ``beta [K]`` (scaled KPI units)."""
+    """Saturated adstock ``s [K, T]``, weights ``[K, L]`` and ``beta [K]`` (scaled KPI units)."""
     w = adstock_weights(params["alpha"], params["theta"], d.delayed, max_lag)
-    sat = hill(apply_lags(d.spend_lag, w), params["half_saturation"][..., None, :],
-               params["slope"][..., None, :])
-    denom = jnp.sum(sat * d.week_mask[..., :, None], axis=-2)
+    sat = hill(apply_lags(d.spend_lag, w), params["half_saturation"][..., :, None],
+               params["slope"][..., :, None])
+    denom = jnp.sum(sat * d.week_mask[..., None, :], axis=-1)
     beta = params["roi"] * d.spend_sum / jnp.maximum(denom, _EPS)
     beta = jnp.where(denom > 0, beta, 0.0)
     return sat, w, beta
@@ -88,8 +91,8 @@ def baseline(params: dict, d: ModelData):
 def expected_kpi(params: dict, d: ModelData, max_lag: int):
     """Mean scaled KPI ``[T]`` and media contributions ``[T, K]``."""
     sat, _, beta = media(params, d, max_lag)
-    contrib = beta[..., None, :] * sat * d.channel_mask[..., None, :]
-    return baseline(params, d) + contrib.sum(-1), contrib
+    contrib = (beta * d.channel_mask)[..., :, None] * sat                       # [K, T]
+    return baseline(params, d) + contrib.sum(-2), jnp.swapaxes(contrib, -1, -2)
 
 
 def lift_g(params: dict, beta, d: ModelData, max_lag: int, weights=None):
@@ -153,7 +156,7 @@ def resolve(latent: dict, d: ModelData, spec: ModelSpec, priors: Priors):
     ``intercept`` (from ``level`` when ``spec.level_param``).
 
     Returns:
-        ``(params, sat [T, K], beta [K])``.
+        ``(params, sat [K, T], beta [K])``.
     """
     p = dict(latent)
     lo, hi = priors.theta_delayed
@@ -165,7 +168,7 @@ def resolve(latent: dict, d: ModelData, spec: ModelSpec, priors: Priors):
         p["rho"] = jnp.zeros((), d.y.dtype)
     sat, _, beta = media(p, d, spec.max_lag)
     if "intercept" not in p:
-        media_sum = (beta * sat * d.channel_mask).sum(-1)
+        media_sum = ((beta * d.channel_mask)[..., :, None] * sat).sum(-2)
         rest = baseline({**p, "intercept": 0.0}, d) + media_sum
         p["intercept"] = p["level"] - _fit_mean(rest, d)
     return p, sat, beta
@@ -207,7 +210,7 @@ def mmm_model(d: ModelData, spec: ModelSpec, priors: Priors):
     p, sat, beta = resolve(p, d, spec, priors)
     if spec.level_param:
         numpyro.factor("intercept_prior", intercept_prior.log_prob(p["intercept"]))
-    media_sum = (beta * sat * d.channel_mask).sum(-1)
+    media_sum = ((beta * d.channel_mask)[..., :, None] * sat).sum(-2)
     mu = baseline(p, d) + media_sum
     resid = d.y - mu
     prev = jnp.concatenate([jnp.zeros((1,), dtype), resid[:-1]])

@@ -81,6 +81,10 @@ class InferenceSpec:
         init: ``map`` starts chains from Laplace draws around the MAP and the
             mass matrix from the Laplace covariance; ``prior`` from the prior median.
         init_scale: scale of the Laplace draws used as chain starts.
+        lockstep: NUTS only: how many datasets of a batch advance together. A vmapped
+            NUTS iteration lasts as long as its deepest tree, so a batch runs as
+            blocks of this many datasets one after another (``jax.lax.map`` with
+            ``batch_size``); each dataset's chains are always vmapped.
         adam_steps, adam_lr, newton_steps: MAP optimiser settings.
         laplace_draws: draws of the fast path's posterior.
     """
@@ -94,6 +98,7 @@ class InferenceSpec:
     dense_mass: bool = False
     init: str = "map"
     init_scale: float = 0.5
+    lockstep: int = 1
     adam_steps: int = 200
     adam_lr: float = 0.02
     newton_steps: int = 20
@@ -104,7 +109,7 @@ class InferenceSpec:
             raise ConfigError("inference.method", f"must be one of {INFERENCES}")
         if self.init not in ("map", "prior"):
             raise ConfigError("inference.init", "must be 'map' or 'prior'")
-        for name in ("chains", "draws", "max_tree_depth", "laplace_draws"):
+        for name in ("chains", "draws", "max_tree_depth", "laplace_draws", "lockstep"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"inference.{name}", "must be >= 1")
         for name in ("warmup", "adam_steps", "newton_steps"):

@@ -1,6 +1,7 @@
 """Slow checks of the NUTS reference (``pytest -m slow tests/estimators``)."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -26,13 +27,17 @@ def test_sbc_nuts_ranks_are_uniform():
     assert res["reps_rhat_over_1_05"] <= 5
 
 
-def test_nuts_batch_vs_alone(prior_draws, nuts_spec):
-    """NUTS alone (N=1) vs inside a batch of 3 (same key by dataset id).
+@pytest.mark.parametrize("lockstep", [1, 3])
+def test_nuts_batch_vs_alone(prior_draws, nuts_spec, lockstep):
+    """NUTS alone (N=1) vs inside a batch of 3 (same key by dataset id), with the batch's
+    datasets run one block after another (lockstep 1) or all together (lockstep 3).
 
     Chaotic trajectories make draws differ once float re-association differs, so
     the tolerance is Monte Carlo: ROI means within 0.25 posterior sd, sds within 25%
     (2 chains x 150 draws).
     """
+    nuts_spec = dataclasses.replace(nuts_spec, inference=dataclasses.replace(nuts_spec.inference,
+                                                                             lockstep=lockstep))
     b3 = build_batch([d.observed for d in prior_draws], None, nuts_spec,
                      kpi_scale=[d.kpi_scale for d in prior_draws], n_tests=2)
     b1 = build_batch([prior_draws[1].observed], None, nuts_spec,

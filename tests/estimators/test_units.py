@@ -65,7 +65,8 @@ def test_lag_stack_matches_transforms_adstock():
     idx = n_l - 1 + np.arange(40)[None, :] - np.arange(n_l)[:, None]
     with jax.enable_x64(True):
         w = np.asarray(tf.geometric_weights(jnp.array([0.2, 0.5, 0.7]), n_l))
-        ours = apply_lags(jnp.asarray(full[idx]), jnp.asarray(w / w.sum(-1, keepdims=True)))
+        ours = apply_lags(jnp.asarray(np.transpose(full[idx], (2, 0, 1))),
+                          jnp.asarray(w / w.sum(-1, keepdims=True))).T
         ref = tf.adstock(jnp.asarray(x), jnp.asarray(w), normalise=True)
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
 
@@ -105,7 +106,7 @@ def test_roi_parameterisation_is_exact():
         p = {"alpha": jnp.array([0.3, 0.5, 0.1]), "theta": jnp.zeros(3),
              "half_saturation": jnp.array([1.0, 0.5, 2.0]), "slope": jnp.array([1.0, 2.0, 0.8]), "roi": roi}
         sat, _, beta = media(p, d, 13)
-        contrib = np.asarray(beta * sat) * b.meta.kpi_scale[0]
+        contrib = np.asarray(beta[:, None] * sat).T * b.meta.kpi_scale[0]
     np.testing.assert_allclose(contrib.sum(0) / obs.spend.sum(0), roi, rtol=1e-10)
 
 
@@ -138,3 +139,13 @@ def test_potential_is_finite_for_every_likelihood_option(likelihood, ar1):
     val, g = jax.value_and_grad(lambda x: _potential(x, d, fns, spec.model, spec.priors))(u)
     assert np.isfinite(float(val)) and np.all(np.isfinite(np.asarray(g)))
     assert ("rho_z" in fns.transforms) == ar1
+
+
+@pytest.mark.parametrize("field,value", [("lockstep", 0), ("chains", 0), ("warmup", -1),
+                                         ("method", "hmc")])
+def test_inference_spec_rejects_bad_values(field, value):
+    from harness.errors import ConfigError
+    from estimators.spec import InferenceSpec
+
+    with pytest.raises(ConfigError, match=f"inference.{field}"):
+        InferenceSpec(**{field: value}).validate()
