@@ -1,7 +1,7 @@
-"""Vectorised inference: one compiled call fits a whole batch of datasets.
+"""Vectorised inference: compiled programs fit a whole batch of datasets.
 
-``fit(key, batch, spec)`` runs, for every dataset of the batch at once
-(``jax.vmap`` over datasets, and over chains inside):
+``fit(key, batch, spec)`` runs, for every dataset of the batch (``jax.vmap`` over
+datasets, and over chains inside; NUTS in blocks of ``inference.lockstep`` datasets):
 
 1. MAP in the unconstrained space (Adam, then Levenberg-damped Newton), and
    the Laplace approximation ``N(u_map, H^-1)`` there;
@@ -282,18 +282,33 @@ def _map_program(spec: FitSpec, fns_key):
 
 @lru_cache(maxsize=16)
 def _sample_program(spec: FitSpec, fns_key):
+    """Draws and derived quantities of a block of datasets (all vmapped)."""
     fns = _FNS[fns_key]
 
     def run(keys, lap, data):
-        one = lambda a: _sample_one(*a, fns=fns, spec=spec)
-        if spec.inference.method == "nuts":
-            raw = jax.lax.map(one, (keys, lap, data), batch_size=spec.inference.lockstep)
-        else:
-            raw = jax.vmap(one)((keys, lap, data))
+        raw = jax.vmap(lambda k, l, d: _sample_one(k, l, d, fns, spec))(keys, lap, data)
         der = jax.vmap(lambda u, d: _derive(u, d, fns, spec.model, spec.priors))(raw.u, data)
         return raw, der
 
     return jax.jit(run)
+
+
+def _blocks(n: int, spec: FitSpec) -> list:
+    """Index arrays of the blocks the sampling program runs on.
+
+    Fast path: the whole batch. NUTS: blocks of ``inference.lockstep`` datasets (a vmapped
+    NUTS iteration waits for the deepest tree of its lanes); a short last block is filled
+    with copies of the batch's last dataset, so every block has one shape and the program
+    compiles once whatever the batch size.
+    """
+    if spec.inference.method != "nuts":
+        return [np.arange(n)]
+    b = spec.inference.lockstep
+    return [np.minimum(np.arange(i, i + b), n - 1) for i in range(0, n, b)]
+
+
+def _take(tree, idx):
+    return jax.tree.map(lambda a: jnp.asarray(a)[idx], tree)
 
 
 _FNS: dict = {}
@@ -317,13 +332,22 @@ def dataset_keys(key, dataset_ids) -> jnp.ndarray:
 def fit_raw(key, batch: ModelBatch, spec: FitSpec):
     """Run the compiled batch fit; returns ``(RawFit, Derived, ModelFns)`` as jnp arrays.
 
-    The compiled program depends on the model, priors, inference settings and
-    array shapes only (not on the calibration method, which lives in the data).
+    The MAP runs on the whole batch at once; the sampling program runs block by block
+    (:func:`_blocks`). The compiled programs depend on the model, priors, inference
+    settings and array shapes only (not on the calibration method, which lives in the data).
     """
     fk = _fns_for(batch, spec)
     lap = _map_program(_map_key(spec), fk)(batch.data)
     program = _sample_program(replace(spec, calibration=CalibrationSpec()), fk)
-    raw, der = program(dataset_keys(key, batch.meta.dataset_ids), lap, batch.data)
+    keys = dataset_keys(key, batch.meta.dataset_ids)
+    n = keys.shape[0]
+    outs = []
+    for idx in _blocks(n, spec):
+        outs.append(program(keys[idx], _take(lap, idx), _take(batch.data, idx)))
+    if len(outs) == 1:
+        raw, der = outs[0]
+    else:
+        raw, der = jax.tree.map(lambda *a: jnp.concatenate(a)[:n], *outs)
     return raw, der, _FNS[fk]
 
 
@@ -343,5 +367,8 @@ def compile_only(batch: ModelBatch, spec: FitSpec) -> float:
     mp = _map_program(_map_key(spec), fk)
     lap_shape = jax.eval_shape(mp, data)
     mp.lower(data).compile()
-    _sample_program(replace(spec, calibration=CalibrationSpec()), fk).lower(keys, lap_shape, data).compile()
+    idx = _blocks(keys.shape[0], spec)[0]
+    block = lambda a: jax.ShapeDtypeStruct((len(idx),) + a.shape[1:], a.dtype)
+    _sample_program(replace(spec, calibration=CalibrationSpec()), fk).lower(
+        keys[idx], jax.tree.map(block, lap_shape), _take(data, idx)).compile()
     return time.perf_counter() - t0

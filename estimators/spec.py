@@ -83,8 +83,9 @@ class InferenceSpec:
         init_scale: scale of the Laplace draws used as chain starts.
         lockstep: NUTS only: how many datasets of a batch advance together. A vmapped
             NUTS iteration lasts as long as its deepest tree, so a batch runs as
-            blocks of this many datasets one after another (``jax.lax.map`` with
-            ``batch_size``); each dataset's chains are always vmapped.
+            blocks of this many datasets one after another, each block one call of
+            a program compiled once for that block size; each dataset's chains are
+            always vmapped.
         adam_steps, adam_lr, newton_steps: MAP optimiser settings.
         laplace_draws: draws of the fast path's posterior.
     """
