@@ -63,9 +63,9 @@ def apply_lags(spend_lag, weights):
 
     Equals :func:`simulate.transforms.adstock` (transposed) with normalised
     weights on the series the lag stack was cut from. Channel-major with weeks
-    last is deliberate: on the CPU this einsum and its gradient run about 2.5x
-    faster than with a ``[L, T, K]`` stack and ``[T, K]`` output
-    (``benchmarks/bench.py`` profile).
+    last is deliberate: on the CPU, adstock plus Hill and their gradient took
+    12 us per lane this way against 32 us with a ``[L, T, K]`` stack and
+    ``[T, K]`` output (156 weeks, 6 channels, 13 lags, 4 vmapped lanes).
     """
     return jnp.einsum("...klt,...kl->...kt", spend_lag, weights)
 
