@@ -308,7 +308,8 @@ def _blocks(n: int, spec: FitSpec) -> list:
 
 
 def _take(tree, idx):
-    return jax.tree.map(lambda a: jnp.asarray(a)[idx], tree)
+    """Rows ``idx`` of every array (numpy rows stay on the host until the call copies them)."""
+    return jax.tree.map(lambda a: a[idx], tree)
 
 
 _FNS: dict = {}
@@ -341,13 +342,8 @@ def fit_raw(key, batch: ModelBatch, spec: FitSpec):
     program = _sample_program(replace(spec, calibration=CalibrationSpec()), fk)
     keys = dataset_keys(key, batch.meta.dataset_ids)
     n = keys.shape[0]
-    outs = []
-    for idx in _blocks(n, spec):
-        outs.append(program(keys[idx], _take(lap, idx), _take(batch.data, idx)))
-    if len(outs) == 1:
-        raw, der = outs[0]
-    else:
-        raw, der = jax.tree.map(lambda *a: jnp.concatenate(a)[:n], *outs)
+    outs = [program(keys[idx], _take(lap, idx), _take(batch.data, idx)) for idx in _blocks(n, spec)]
+    raw, der = jax.tree.map(lambda *a: jnp.concatenate(a)[:n], *outs)
     return raw, der, _FNS[fk]
 
 

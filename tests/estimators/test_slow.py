@@ -27,10 +27,11 @@ def test_sbc_nuts_ranks_are_uniform():
     assert res["reps_rhat_over_1_05"] <= 5
 
 
-@pytest.mark.parametrize("lockstep", [1, 3])
+@pytest.mark.parametrize("lockstep", [1, 2])
 def test_nuts_batch_vs_alone(prior_draws, nuts_spec, lockstep):
     """NUTS alone (N=1) vs inside a batch of 3 (same key by dataset id), with the batch's
-    datasets run one block after another (lockstep 1) or all together (lockstep 3).
+    datasets run one block after another (lockstep 1) or in blocks of 2 (the last block
+    padded with a copy of the last dataset, which must not leak into the result).
 
     Chaotic trajectories make draws differ once float re-association differs, so
     the tolerance is Monte Carlo: ROI means within 0.25 posterior sd, sds within 25%

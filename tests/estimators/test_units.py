@@ -149,3 +149,16 @@ def test_inference_spec_rejects_bad_values(field, value):
 
     with pytest.raises(ConfigError, match=f"inference.{field}"):
         InferenceSpec(**{field: value}).validate()
+
+
+def test_sampling_blocks_cover_the_batch_once():
+    """NUTS runs blocks of ``lockstep`` datasets, the last padded with the last dataset;
+    the fast path runs the whole batch as one block."""
+    from estimators.inference import _blocks
+    from estimators.spec import InferenceSpec
+
+    nuts = FitSpec(inference=InferenceSpec(method="nuts", lockstep=2))
+    assert [b.tolist() for b in _blocks(5, nuts)] == [[0, 1], [2, 3], [4, 4]]
+    assert [b.tolist() for b in _blocks(4, nuts)] == [[0, 1], [2, 3]]
+    fast = FitSpec(inference=InferenceSpec(method="fast", lockstep=2))
+    assert [b.tolist() for b in _blocks(5, fast)] == [[0, 1, 2, 3, 4]]
