@@ -74,7 +74,7 @@ def write_peer_datasets(n: int, seed: int, folder: Path):
     """``n`` well-specified datasets written as simulate folders; returns (observed, truth ROI, dirs)."""
     import yaml
 
-    from estimators.data import observed_from_dataset
+    from estimators.model.data import observed_from_dataset
     from simulate.config import world_spec
     from simulate.core import simulate
     from simulate.io import write_dataset
@@ -106,8 +106,8 @@ PAD = dict(n_channels=6, n_controls=1, n_tests=0)   # one compiled program for 5
 
 
 def ours_one(obs, truth, spec, key) -> dict:
-    from estimators.batch import build_batch
-    from estimators.posterior import fit, summarise
+    from estimators.model.batch import build_batch
+    from estimators.inference.posterior import fit, summarise
 
     batch = build_batch([obs], None, spec, **PAD)
     t0 = time.perf_counter()
@@ -150,10 +150,10 @@ def peer_one(python: str, folder: Path, out: Path, chains: int, warmup: int, dra
 
 
 def peer_part(a, key) -> dict:
-    from estimators.batch import build_batch
-    from estimators.inference import compile_only
-    from estimators.posterior import fit
-    from estimators.spec import FitSpec, InferenceSpec
+    from estimators.model.batch import build_batch
+    from estimators.inference.laplace import compile_only
+    from estimators.inference.posterior import fit
+    from estimators.model.spec import FitSpec, InferenceSpec
 
     python = a.peer_python
     if not python or not Path(python).exists():
@@ -223,7 +223,7 @@ def peer_part(a, key) -> dict:
 def gradient_cost(obs, spec, lanes=(1, 4, 32), steps=200) -> dict:
     """Seconds per log-density gradient, timed as ``steps`` gradient steps inside one jitted scan."""
     from estimators import inference as inf
-    from estimators.batch import build_batch
+    from estimators.model.batch import build_batch
 
     batch = build_batch(obs[:1], None, spec, n_channels=6, n_tests=0)
     fk = inf._fns_for(batch, spec)
@@ -371,7 +371,7 @@ def main(argv=None):
     a.work = a.work or str(Path(a.out) / "work")
     Path(a.work).mkdir(parents=True, exist_ok=True)
     enable_cache()
-    from estimators.spec import FitSpec, InferenceSpec
+    from estimators.model.spec import FitSpec, InferenceSpec
 
     t_start = time.perf_counter()
     key = jax.random.key(a.seed)

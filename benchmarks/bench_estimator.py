@@ -47,7 +47,7 @@ def datasets(n: int, seed: int = 0):
     """``n`` observed datasets alternating fashion / home_goods (well specified)."""
     import yaml
 
-    from estimators.data import observed_from_dataset
+    from estimators.model.data import observed_from_dataset
     from simulate.config import world_spec
     from simulate.core import simulate
 
@@ -77,9 +77,9 @@ def timed(fn, repeats: int):
 
 
 def bench_batched(obs, spec, sizes, repeats, key):
-    from estimators.batch import build_batch
-    from estimators.inference import compile_only
-    from estimators.posterior import fit
+    from estimators.model.batch import build_batch
+    from estimators.inference.laplace import compile_only
+    from estimators.inference.posterior import fit
 
     rows, posts = [], {}
     for b in sizes:
@@ -106,8 +106,8 @@ def bench_loop(obs, spec, n_models, key):
 
     from numpyro.infer import MCMC, NUTS
 
-    from estimators.batch import ModelData, build_batch
-    from estimators.model import mmm_model
+    from estimators.model.batch import ModelData, build_batch
+    from estimators.model.mmm import mmm_model
 
     inf = spec.inference
     model = partial(mmm_model, spec=spec.model, priors=spec.priors)
@@ -130,7 +130,7 @@ def bench_loop(obs, spec, n_models, key):
 
 
 def gaps(nuts, fast):
-    from estimators.posterior import summarise
+    from estimators.inference.posterior import summarise
 
     sn, sf = summarise(nuts), summarise(fast)
     z = np.abs(sf.roi_mean - sn.roi_mean) / sn.roi_sd
@@ -183,7 +183,7 @@ def main(argv=None):
     if a.quick:
         a.sizes, a.chains, a.warmup, a.draws, a.repeats, a.loop_models = "1,8", 2, 150, 150, 1, 2
     enable_cache()
-    from estimators.spec import FitSpec, InferenceSpec
+    from estimators.model.spec import FitSpec, InferenceSpec
 
     sizes = [int(x) for x in a.sizes.split(",")]
     obs = datasets(max(sizes + [a.loop_models]), a.seed)

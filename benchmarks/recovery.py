@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 def simulate_worlds(n: int, seed: int):
     import yaml
 
-    from estimators.data import observed_from_dataset
+    from estimators.model.data import observed_from_dataset
     from simulate.config import world_spec
     from simulate.core import simulate
 
@@ -49,7 +49,7 @@ def simulate_worlds(n: int, seed: int):
 
 
 def score(post, roi):
-    from estimators.posterior import summarise
+    from estimators.inference.posterior import summarise
 
     s = summarise(post)
     err, cover, width = [], [], []
@@ -80,9 +80,9 @@ def main(argv=None):
     from harness.jaxcache import enable_cache
 
     enable_cache()
-    from estimators.batch import build_batch
-    from estimators.posterior import fit
-    from estimators.spec import FitSpec, InferenceSpec
+    from estimators.model.batch import build_batch
+    from estimators.inference.posterior import fit
+    from estimators.model.spec import FitSpec, InferenceSpec
 
     obs, roi, _ = simulate_worlds(a.n, a.seed)
     res = {"n_datasets": a.n, "settings": vars(a)}

@@ -31,10 +31,10 @@ PARAMS = ("roi", "alpha", "half_saturation", "slope", "sigma", "rho")
 
 def run(reps: int = 100, chains: int = 2, warmup: int = 300, draws: int = 300, thin_to: int = 99,
         bins: int = 10, seed: int = 0, n_weeks: int = 104, n_channels: int = 3, alpha: float = 0.01):
-    from estimators.batch import build_batch
-    from estimators.posterior import fit
-    from estimators.prior_predictive import prior_datasets, spend_template
-    from estimators.spec import FitSpec, InferenceSpec, ModelSpec
+    from estimators.model.batch import build_batch
+    from estimators.inference.posterior import fit
+    from estimators.model.prior_predictive import prior_datasets, spend_template
+    from estimators.model.spec import FitSpec, InferenceSpec, ModelSpec
 
     spec = FitSpec(model=ModelSpec(n_fourier=2),
                    inference=InferenceSpec(method="nuts", chains=chains, warmup=warmup, draws=draws))

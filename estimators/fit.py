@@ -7,21 +7,17 @@ Writes ``DIR/posterior_summary.csv`` (``channel, roi_mean, roi_sd, roi_q05,
 roi_q50, roi_q95, share_mean, lag_days``), ``DIR/diagnostics.json``,
 ``DIR/response_curves.csv``, the resolved ``config.yaml`` and ``manifest.json``.
 Malformed input exits with status 2 and one line naming file, row and field.
-Config: ``conf/estimator/fit.yaml`` and its groups.
+Config: ``conf/fit.yaml`` and its groups (``inference``, ``calibration``, ``model``, ``priors``).
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from harness.errors import ConfigError, InputError
-
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf" / "estimator")
+from harness.errors import ConfigError
 
 
 def run(cfg) -> Path:
@@ -36,10 +32,12 @@ def run(cfg) -> Path:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import MissingMandatoryValue
 
-    from estimators.batch import build_batch
-    from estimators.data import read_data_csv, read_lift_tests_csv
-    from estimators.posterior import diagnostics_dict, fit, response_curves, summary_frame
-    from estimators.spec import fit_spec_from_config
+    from estimators.decisions.analysis import response_curves
+    from estimators.inference.posterior import diagnostics_dict, fit, summary_frame
+    from estimators.model.batch import build_batch
+    from estimators.model.data import read_data_csv, read_lift_tests_csv
+    from estimators.model.spec import fit_spec_from_config
+    from harness.cli import job_out
     from harness.manifest import atomic_write_text, write_run_files
 
     if isinstance(cfg, DictConfig):
@@ -68,7 +66,7 @@ def run(cfg) -> Path:
     if spec.calibration.method != "none" and not tests:
         raise ConfigError("lift_tests", f"calibration={spec.calibration.method} needs lift_tests=PATH "
                           "with at least one test")
-    out = Path(str(c["out"]))
+    out = job_out(c["out"])
     batch = build_batch([obs], [tests], spec)
     post = fit(jax.random.key(seed), batch, spec)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,42 +90,7 @@ def run(cfg) -> Path:
     return out
 
 
-def main() -> None:
-    """Thin Hydra wrapper: one-line errors, no ``outputs/`` folders, no log files."""
-    import hydra
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from harness.cli import HYDRA_QUIET, _fail, _split_argv
-    from harness.jaxcache import enable_cache
-
-    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    argv = sys.argv[1:]
-    _, overrides, flags = _split_argv(argv)
-    if not any(f in ("-m", "--multirun", "--help", "-h", "--hydra-help", "-c", "--cfg") for f in flags):
-        GlobalHydra.instance().clear()
-        try:
-            with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-                compose(config_name="fit", overrides=overrides)
-        except (HydraException, OmegaConfBaseException) as exc:
-            _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        finally:
-            GlobalHydra.instance().clear()
-    enable_cache()
-
-    @hydra.main(config_path=CONF_DIR, config_name="fit", version_base=None)
-    def _app(cfg):
-        try:
-            out = run(cfg)
-        except (ConfigError, InputError) as exc:
-            _fail(str(exc))
-        print(f"wrote {out}/posterior_summary.csv", file=sys.stderr)
-
-    sys.argv = [sys.argv[0]] + argv + [o for o in HYDRA_QUIET if o.split("=")[0] not in " ".join(argv)]
-    _app()
-
-
 if __name__ == "__main__":
-    main()
+    from harness.cli import main
+
+    main("fit", run, done=lambda out: print(f"wrote {out}/posterior_summary.csv", file=sys.stderr))

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from estimators.data import Observed, _dates, _numeric, _read_csv, read_lift_tests_csv
-from estimators.eqs import ModelView, eqs_spec, score
-from estimators.strategies import STRATEGIES, used_mask
+from estimators.evidence.eqs import ModelView, eqs_spec, score
+from estimators.evidence.strategies import STRATEGIES, used_mask
+from estimators.model.data import Observed, _dates, _numeric, _read_csv, read_lift_tests_csv
 from harness.errors import ConfigError, InputError
 from harness.manifest import atomic_write_text
 

@@ -13,19 +13,10 @@ import pandas as pd
 
 from experiments import metrics as M
 
-ERROR_METRICS = ("roi_mape", "attribution_error", "holdout_mape", "counterfactual_mape",
-                 "counterfactual_delta_mape", "budget_regret", "allocation_error")
-LABELS = {
-    "roi_mape": "ROI error (MAPE)",
-    "attribution_error": "attribution error",
-    "holdout_mape": "holdout forecast error",
-    "counterfactual_mape": "counterfactual KPI error",
-    "counterfactual_delta_mape": "counterfactual change error",
-    "budget_regret": "budget regret",
-    "allocation_error": "allocation error",
-    "stability": "ROI instability across replicates",
-    "coverage90": "90% interval coverage (change, points)",
-}
+# Paired metrics from the registry (conf/metric/*.yaml), in registry order, then stability.
+ERROR_METRICS = tuple(n for n, m in M.METRICS.items() if m.paired == "relative")
+LABELS = {**{n: m.label for n, m in M.METRICS.items() if m.paired != "none"},
+          "stability": "ROI instability across replicates"}
 
 
 def paired(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -35,15 +26,16 @@ def paired(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     for arm, grp in fits[fits["arm"] != "none"].groupby("arm", sort=False):
         g = grp.set_index("dataset_id")
         b = base.loc[g.index]
-        for metric in ERROR_METRICS:
-            imp = M.improvement(b[metric].to_numpy(), g[metric].to_numpy())
+        for metric, m in M.METRICS.items():
+            if m.paired == "none" or metric not in g.columns:
+                continue
+            bv, gv = b[metric].to_numpy(), g[metric].to_numpy()
+            if m.paired == "relative":
+                imp = M.improvement(bv, gv) if m.better == "lower" else -M.improvement(bv, gv)
+            else:
+                imp = gv - bv if m.better == "higher" else bv - gv
             out.append({"arm": arm, "metric": metric, **M.paired_summary(imp, seed)._asdict(),
-                        "baseline_median": float(np.nanmedian(b[metric])),
-                        "arm_median": float(np.nanmedian(g[metric]))})
-        cov = g["coverage90"].to_numpy() - b["coverage90"].to_numpy()
-        out.append({"arm": arm, "metric": "coverage90", **M.paired_summary(cov, seed)._asdict(),
-                    "baseline_median": float(np.nanmedian(b["coverage90"])),
-                    "arm_median": float(np.nanmedian(g["coverage90"]))})
+                        "baseline_median": float(np.nanmedian(bv)), "arm_median": float(np.nanmedian(gv))})
         stab = stability_pairs(fits, arm)
         if len(stab):
             imp = M.improvement(stab["none"].to_numpy(), stab["arm"].to_numpy())

@@ -1,55 +1,138 @@
-"""Metrics of one fit against the truth (DESIGN.md section 6), and paired summaries.
+"""Metrics of fits against the truth (DESIGN.md section 6): a registry, and paired summaries.
 
-Pure numpy functions of arrays; the truth enters here and nowhere in ``estimators/``.
-Errors are "lower is better"; :func:`improvement` turns a paired pair of errors into
-"higher is better" relative improvement, the way seeds/000 phrases its results.
+The truth enters here and nowhere in ``estimators/``. A metric is one function plus one YAML
+file: ``@metric("name")`` on ``fn(x: ScoreInputs) -> [n]`` (vectorised over the fits of a batch)
+and ``conf/metric/<name>.yaml`` with its ``label``, whether lower or higher is ``better`` and
+how it is ``paired`` against the baseline (``relative``: ``(err_none - err_arm) / err_none``;
+``difference``: ``arm - none``; ``false``: not paired). Errors are "lower is better".
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
+import yaml
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "metric"
 
 
-def roi_mape(roi_hat, roi) -> float:
-    """Mean over channels of ``|roi_hat - roi| / roi``. Args ``[K]``."""
-    roi_hat, roi = np.asarray(roi_hat, float), np.asarray(roi, float)
-    return float(np.mean(np.abs(roi_hat - roi) / roi))
+class ScoreInputs(NamedTuple):
+    """Everything the metrics compare, for ``n`` fits (numpy; ``K`` real channels of one world).
+
+    Model side (from :class:`estimators.decisions.analysis.Analysis`): ``roi_hat``, ``roi_q05``,
+    ``roi_q95``, ``contrib_hat`` ``[n, K]``; ``kpi_hat`` ``[n, T]``; ``total_hat`` and
+    ``delta_hat`` ``[n, P]`` (counterfactual total KPI and media change); ``b_hat`` ``[n, K]``.
+    Truth side: ``roi``, ``contrib`` ``[n, K]``; ``kpi`` ``[n, T]`` (observed); ``total_true`` and
+    ``delta_true`` ``[n, P]``; ``b_star``, ``r_hat``, ``r_star`` ``[n, K]`` (true weekly response
+    at the model's and at the optimal allocation). ``n_fit``: fitted weeks.
+    """
+
+    roi_hat: np.ndarray
+    roi_q05: np.ndarray
+    roi_q95: np.ndarray
+    contrib_hat: np.ndarray
+    kpi_hat: np.ndarray
+    total_hat: np.ndarray
+    delta_hat: np.ndarray
+    b_hat: np.ndarray
+    roi: np.ndarray
+    contrib: np.ndarray
+    kpi: np.ndarray
+    total_true: np.ndarray
+    delta_true: np.ndarray
+    b_star: np.ndarray
+    r_hat: np.ndarray
+    r_star: np.ndarray
+    n_fit: int
+
+
+class MetricDef(NamedTuple):
+    name: str
+    fn: Callable
+    label: str
+    better: str
+    paired: str
+
+
+METRICS: dict[str, MetricDef] = {}
+
+
+def metric(name: str):
+    """Register ``fn(x: ScoreInputs) -> [n]`` as metric ``name`` (its YAML gives label and pairing)."""
+    def deco(fn: Callable) -> Callable:
+        path = CONF / f"{name}.yaml"
+        if not path.is_file():
+            raise RuntimeError(f"metric {name!r} has no conf/metric/{name}.yaml")
+        cfg = yaml.safe_load(path.read_text())
+        paired = cfg.get("paired", "relative")
+        METRICS[name] = MetricDef(name, fn, str(cfg["label"]), str(cfg["better"]),
+                                  "none" if paired is False else str(paired))
+        return fn
+    return deco
+
+
+def _mape(pred, actual, axis=-1):
+    return np.mean(np.abs(pred - actual) / np.abs(actual), axis=axis)
 
 
 def shares(x) -> np.ndarray:
-    """Shares of a non-negative total, ``[K]``."""
+    """Shares of a non-negative total along the last axis."""
     x = np.asarray(x, float)
-    return x / x.sum()
+    return x / x.sum(-1, keepdims=True)
 
 
-def attribution_error(contrib_hat, contrib) -> float:
-    """``1/2 sum_k |share_hat_k - share_k|`` of total media contribution (total variation). Args ``[K]``."""
-    return float(0.5 * np.abs(shares(contrib_hat) - shares(contrib)).sum())
+@metric("roi_mape")
+def roi_mape(x: ScoreInputs):
+    return _mape(x.roi_hat, x.roi)
 
 
-def mape(pred, actual) -> float:
-    """Mean absolute percentage error, ``[n]`` each."""
-    pred, actual = np.asarray(pred, float), np.asarray(actual, float)
-    return float(np.mean(np.abs(pred - actual) / np.abs(actual)))
+@metric("attribution_error")
+def attribution_error(x: ScoreInputs):
+    return 0.5 * np.abs(shares(x.contrib_hat) - shares(x.contrib)).sum(-1)
 
 
-def budget_regret(true_response, b_hat, b_star) -> float:
-    """``(R(b*) - R(b_hat)) / R(b*)`` with ``R`` the true total response (a callable on ``[K]``)."""
-    r_star = float(np.sum(true_response(np.asarray(b_star, float))))
-    return (r_star - float(np.sum(true_response(np.asarray(b_hat, float))))) / r_star
+@metric("holdout_mape")
+def holdout_mape(x: ScoreInputs):
+    if x.kpi.shape[1] <= x.n_fit:
+        return np.full(x.kpi.shape[0], np.nan)
+    return _mape(x.kpi_hat[:, x.n_fit:], x.kpi[:, x.n_fit:])
 
 
-def allocation_error(b_hat, b_star) -> float:
-    """``1/2 sum_k |b_hat_k - b*_k| / B`` with ``B = sum b*``. Args ``[K]``."""
-    b_hat, b_star = np.asarray(b_hat, float), np.asarray(b_star, float)
-    return float(0.5 * np.abs(b_hat - b_star).sum() / b_star.sum())
+@metric("fit_mape")
+def fit_mape(x: ScoreInputs):
+    return _mape(x.kpi_hat[:, :x.n_fit], x.kpi[:, :x.n_fit])
 
 
-def coverage(lo, hi, truth) -> float:
-    """Share of channels whose interval ``[lo, hi]`` holds the truth. Args ``[K]``."""
-    lo, hi, truth = (np.asarray(a, float) for a in (lo, hi, truth))
-    return float(np.mean((lo <= truth) & (truth <= hi)))
+@metric("counterfactual_mape")
+def counterfactual_mape(x: ScoreInputs):
+    return _mape(x.total_hat, x.total_true)
+
+
+@metric("counterfactual_delta_mape")
+def counterfactual_delta_mape(x: ScoreInputs):
+    return _mape(x.delta_hat, x.delta_true)
+
+
+@metric("budget_regret")
+def budget_regret(x: ScoreInputs):
+    r_star = x.r_star.sum(-1)
+    return (r_star - x.r_hat.sum(-1)) / r_star
+
+
+@metric("allocation_error")
+def allocation_error(x: ScoreInputs):
+    return 0.5 * np.abs(x.b_hat - x.b_star).sum(-1) / x.b_star.sum(-1)
+
+
+@metric("coverage90")
+def coverage90(x: ScoreInputs):
+    return np.mean((x.roi_q05 <= x.roi) & (x.roi <= x.roi_q95), axis=-1)
+
+
+def evaluate(x: ScoreInputs, names=None) -> dict:
+    """Every registered metric (or ``names``) of the ``n`` fits: ``{name: [n]}``."""
+    return {m: np.asarray(METRICS[m].fn(x), float) for m in (names or METRICS)}
 
 
 def stability(roi_hat_reps, roi) -> float:

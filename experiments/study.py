@@ -29,11 +29,12 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from estimators.eqs import eqs_spec
-from estimators.spec import fit_spec_from_config
+from estimators.evidence.eqs import eqs_spec
+from estimators.model.spec import fit_spec_from_config
 from experiments.aggregate import paired, summary_table
-from experiments.design import layout
-from experiments.runner import Context, run_shard
+from experiments.layout import layout
+from experiments.pipeline import Context, run_shard
+from harness.cli import job_out
 from harness.errors import ConfigError
 from harness.manifest import atomic_write_text, config_hash, write_run_files
 from simulate.config import world_spec
@@ -69,7 +70,7 @@ def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
 
 def run_folder(cfg: DictConfig, plain: dict) -> Path:
     if cfg.get("out"):
-        return Path(str(cfg.out))
+        return job_out(cfg.out)
     hashed = {k: v for k, v in plain.items() if k not in _NOT_HASHED}
     return ROOT / "results" / "study" / str(cfg.study.name) / config_hash(hashed)
 
@@ -80,20 +81,19 @@ def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
     spec = lambda calibration: fit_spec_from_config({
         "model": plain.get("model") or {}, "priors": plain.get("priors") or {},
         "inference": plain["inference"], "calibration": calibration})
-    base_spec, cal_spec = spec("none"), spec(plain["calibration"])
+    base_spec, cal_spec = spec({**plain["calibration"], "method": "none"}), spec(plain["calibration"])
     bounds = {tuple(w.bounds) for w in worlds.values()}
     if len(bounds) != 1:
         raise ConfigError("study.worlds", "all worlds of a study must share planning.bounds")
-    study = plain["study"]
+    draws = (plain.get("analysis") or {}).get("draws", 250)
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 10:
+        raise ConfigError("analysis.draws", f"must be a whole number >= 10, got {draws!r}")
     return Context(
         root=jax.random.key(seed), worlds=worlds,
         lift_good=lift_spec(plain["lift_good"], "lift_good"), lift_bad=lift_spec(plain["lift_bad"], "lift_bad"),
         bad_share={name: float(sc["bad_share"]) for name, sc in plain["scenarios"].items()},
         base_spec=base_spec, cal_spec=cal_spec, eqs=eqs_spec(plain["eqs"]),
-        n_tests_pad=int(plain["n_tests_pad"]), n_window_pad=int(plain["n_window_pad"]),
-        n_channels_pad=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(),
-        n_full_pad=int(study["shard_truths"]) * int(study["replicates"]),
-        n_mixed_pad=int(study.get("mixed_batch") or study["shard_truths"]))
+        n_channels=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(), analysis_draws=draws)
 
 
 def _jobs(value, n_todo: int) -> int:
@@ -202,8 +202,11 @@ def run(cfg: DictConfig) -> Path:
 
         draw_all(out)
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest.update({"status": "complete", "n_fits": int(len(fits)), "wall_seconds_last_invocation":
-                     round(time.time() - t_start, 1)})
+    wall = round(time.time() - t_start, 1)
+    manifest.update({"status": "complete", "n_fits": int(len(fits)), "wall_seconds_last_invocation": wall,
+                     "n_fits_below_quality_bar": int((fits["status"] == "below_quality_bar").sum())})
+    if not done:                       # the whole study ran in this invocation
+        manifest["wall_seconds"] = wall
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     with pd.option_context("display.width", 200, "display.max_colwidth", 40):
         print(summary_table(long).to_string())

@@ -1,11 +1,14 @@
 """Hydra entry points with one-line errors.
 
-``main(app_name, config_name, run)`` composes the config first with Hydra's
-compose API so that a missing config group option (an unknown profile, say) is
-reported as one line; then it hands over to ``@hydra.main`` so that overrides,
-``--config-dir`` and ``--multirun`` work as usual. Inside, ``run(cfg)`` raising
-:class:`harness.errors.ConfigError` or :class:`harness.errors.InputError`
-becomes one line on stderr and exit status 2.
+``main(config_name, run)`` composes the config first with Hydra's compose API so that a
+missing config group option (an unknown profile, say) is reported as one line; then it hands
+over to ``@hydra.main`` so that overrides, ``--config-dir`` and ``--multirun`` work as usual.
+Inside, ``run(cfg)`` raising :class:`harness.errors.ConfigError` or
+:class:`harness.errors.InputError` becomes one line on stderr and exit status 2.
+
+Multirun: Hydra writes nothing into the working directory. The sweep's ``multirun.yaml`` goes
+to ``out=DIR`` when given (else ``results/multirun/<app>/<time>``), and :func:`job_out` gives
+each job its own folder, ``DIR/<override string>``.
 """
 from __future__ import annotations
 
@@ -16,9 +19,41 @@ from typing import Callable
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
+ROOT = Path(CONF_DIR).parent
 # Keep Hydra from writing outputs/ folders and log files: every app writes its own.
 HYDRA_QUIET = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
-               "hydra/hydra_logging=disabled", "hydra.sweep.dir=.", "hydra.sweep.subdir=."]
+               "hydra/hydra_logging=disabled", "hydra.sweep.subdir=.",
+               "hydra.job.config.override_dirname.exclude_keys=[out,jobs,figures,max_new_shards]"]
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def job_out(out):
+    """The output folder of this job: ``out`` itself, or in a multirun ``out/<override string>``
+    (the job number when the job has no overrides of its own). ``None`` stays ``None``."""
+    if out is None or not _is_multirun():
+        return None if out is None else Path(str(out))
+    from hydra.core.hydra_config import HydraConfig
+
+    job = HydraConfig.get().job
+    name = job.override_dirname or f"job{job.num}"
+    return Path(str(out)) / name.replace("/", "_")
+
+
+def _sweep_dir(app: str, argv) -> str:
+    """Where a multirun's multirun.yaml goes: ``out=`` when given, else results/multirun/<app>/<time>."""
+    import datetime as _dt
+
+    for a in argv:
+        if a.startswith("out="):
+            return a.split("=", 1)[1]
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return str(ROOT / "results" / "multirun" / app / stamp)
 
 
 def _fail(msg: str, code: int = 2):
@@ -78,8 +113,11 @@ def preflight(config_name: str, argv) -> None:
         GlobalHydra.instance().clear()
 
 
-def main(config_name: str, run: Callable) -> None:
-    """Run ``run(cfg)`` as a Hydra app named by ``config_name`` (a file in ``conf/``)."""
+def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
+    """Run ``run(cfg)`` as a Hydra app named by ``config_name`` (a file in ``conf/``).
+
+    ``done(result)`` is called after a successful run (e.g. to print where the output went).
+    """
     import hydra
     from omegaconf import DictConfig
 
@@ -95,9 +133,16 @@ def main(config_name: str, run: Callable) -> None:
     @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base=None)
     def _app(cfg: DictConfig):
         try:
-            return run(cfg)
+            result = run(cfg)
         except (ConfigError, InputError) as exc:
             _fail(str(exc))
+        if done is not None:
+            done(result)
+        return result
 
-    sys.argv = [sys.argv[0]] + argv + [o for o in HYDRA_QUIET if o.split("=")[0] not in " ".join(argv)]
+    _, _, flags = _split_argv(argv)
+    extra = [o for o in HYDRA_QUIET if o.split("=")[0] not in " ".join(argv)]
+    if any(f in ("-m", "--multirun") for f in flags) and not any(a.startswith("hydra.sweep.dir=") for a in argv):
+        extra.append(f"hydra.sweep.dir={_sweep_dir(config_name, argv)}")
+    sys.argv = [sys.argv[0]] + argv + extra
     _app()

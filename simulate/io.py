@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.manifest import atomic_write_text
-from simulate.records import LIFT_TEST_COLUMNS, Dataset, LiftTest
+from common.records import LIFT_TEST_COLUMNS, Dataset, LiftTest
 from simulate.truth import LiftTestTruth, Truth
 
 

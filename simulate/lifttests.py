@@ -18,22 +18,27 @@ it matches the panel path in mean and spread.
 
 The national history in ``data.csv`` is business as usual: the tests are
 replays on the panel and are not folded into it.
+
+Planning is numpy (one Generator per dataset, drawn from its experiments key); the replays
+and readouts of every planned test of a batch of datasets run in one vmapped call
+(:func:`run_designs`), whatever the readout.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
-from typing import Mapping
+from functools import lru_cache, partial
+from typing import Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from common import did
+from common.records import LiftTest
 from harness.errors import ConfigError
 from simulate.config import field, number, pair_range
-from simulate import transforms as tf
-from simulate.records import LiftTest
+from simulate.response import channel_media
 from simulate.truth import LiftTestTruth
 
 FAILURE_MODES = ("too_short", "window_mismatch", "contamination", "non_compliance",
@@ -115,66 +120,6 @@ def lift_spec(cfg: Mapping, path: str = "lift") -> LiftSpec:
         failure_prob=tuple(probs),
         failure_magnitude=tuple(mags),
     )
-
-
-# --------------------------------------------------------------------------
-# The media response of arbitrary spend histories (the truth's own transforms)
-# --------------------------------------------------------------------------
-@partial(jax.jit, static_argnums=(6,))
-def _media(spend_all, weights, beta, half, slope, misspecified, burn_in: int):
-    """National contributions of spend histories ``[M, T0+T, K]`` -> ``[M, T, K]``."""
-    ad = tf.adstock(spend_all, weights, normalise=True)[..., burn_in:, :]
-    sat = jnp.where(misspecified, tf.exponential_saturation(ad, half), tf.hill(ad, half, slope))
-    return beta * sat
-
-
-# --------------------------------------------------------------------------
-# The readout
-# --------------------------------------------------------------------------
-def _ar1_sum_factor(n: int, rho: float) -> float:
-    """``Var(sum of n AR(1) terms) / sigma^2 = n + 2 sum_{k<n} (n-k) rho^k``."""
-    k = np.arange(1, n)
-    return float(n + 2.0 * np.sum((n - k) * rho**k))
-
-
-def did_point(y_t, y_c, ratio, pre: slice, window: slice) -> float:
-    """Population-scaled DiD point estimate of the total lift over ``window``.
-
-    Args:
-        y_t, y_c: treated and control aggregate KPI, ``[T]``.
-        ratio: population ratio treated / control.
-        pre, window: week slices.
-    Returns:
-        estimated total incremental KPI in the treated geos over the window.
-    """
-    d = y_t - ratio * y_c
-    n_w = window.stop - window.start
-    return float(n_w * (d[window].mean() - d[pre].mean()))
-
-
-def did_se(sigma: float, rho: float, n_pre: int, n_w: int) -> float:
-    """Standard error of :func:`did_point` for AR(1) residuals (sd ``sigma``, lag-1 ``rho``)."""
-    var_w = sigma**2 * _ar1_sum_factor(n_w, rho)                      # Var(sum over window)
-    var_pre_mean = sigma**2 * _ar1_sum_factor(n_pre, rho) / n_pre**2   # Var(mean over pre)
-    return float(np.sqrt(var_w + n_w**2 * var_pre_mean))
-
-
-def did_readout(y_t, y_c, ratio, pre: slice, window: slice, ci_level: float):
-    """DiD estimate with an AR(1)-corrected standard error estimated from the pre-period.
-
-    Returns:
-        ``(lift, se, ci_low, ci_high)``.
-    """
-    lift = did_point(y_t, y_c, ratio, pre, window)
-    d_pre = (y_t - ratio * y_c)[pre]
-    e = d_pre - d_pre.mean()
-    n_pre = e.size
-    sigma = float(np.sqrt(np.sum(e**2) / (n_pre - 1)))
-    rho_hat = float(np.sum(e[1:] * e[:-1]) / max(np.sum(e**2), 1e-300))
-    rho = float(np.clip((n_pre * rho_hat + 1.0) / (n_pre - 3.0), 0.0, 0.95))  # Kendall bias correction
-    se = did_se(sigma, rho, n_pre, window.stop - window.start)
-    q = stats.t.ppf(0.5 + ci_level / 2.0, df=n_pre - 1)
-    return lift, se, lift - q * se, lift + q * se
 
 
 # --------------------------------------------------------------------------
@@ -276,110 +221,153 @@ def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, spend_pc, ma
                    contamination, modes, detected)
 
 
-class PanelInputs(dict):
-    """Per-dataset arrays the lift tests need (numpy, float64); a plain dict with keys:
+class Panel(NamedTuple):
+    """What the replays of a batch of ``N`` datasets need (numpy float64, leading axis ``N``)."""
 
-    ``full_spend [T0+T, K]``, ``weights [K, L]``, ``beta, half, slope, misspecified [K]``,
-    ``burn_in``, ``geo_clean [G, T]`` (noise-free panel KPI), ``geo_noise [G, T]``,
-    ``population [G]``, ``noise_sd`` and ``noise_ar1`` (national residual sd and AR(1)),
-    ``common_noise_share`` (the share of that variance common to all geos),
-    ``roi [K]``, ``lag_weeks`` (max lag).
-    """
+    full_spend: np.ndarray      # [N, T0+T, K] national spend incl. burn-in
+    weights: np.ndarray         # [N, K, L] true normalised lag weights
+    beta: np.ndarray            # [N, K]
+    half: np.ndarray            # [N, K]
+    slope: np.ndarray           # [N, K]
+    misspecified: np.ndarray    # [N, K] bool
+    geo_clean: np.ndarray       # [N, G, T] noise-free panel KPI
+    geo_noise: np.ndarray       # [N, G, T]
+    population: np.ndarray      # [N, G]
+    noise_sd: np.ndarray        # [N] national residual sd
+    noise_ar1: np.ndarray       # [N]
+    roi: np.ndarray             # [N, K] true ROI
+    burn_in: int
+    common_noise_share: float
 
 
-def _spend_variants(inp, d: _Design):
-    """National-per-capita spend histories: BAU, treated-with-test, control-with-contamination
-    and treated-with-planned-change, ``[4, T0+T, K]``, plus the baseline weekly spend per capita."""
-    t0 = inp["burn_in"]
-    bau = inp["full_spend"]
-    k = d.channel
-    weeks = slice(t0 + d.start, t0 + d.start + d.duration)
-    base_pc = float(bau[weeks, k].mean())                # per-capita (national) baseline spend
-    planned = bau.copy()
-    planned[weeks, k] = d.level_factor * base_pc         # the planned setting
-    change = planned[:, k] - bau[:, k]
-    delivered = bau.copy()
-    delivered[:, k] = bau[:, k] + d.delivered * change
-    control = bau.copy()
-    control[:, k] = bau[:, k] + d.contamination * d.delivered * change
-    return np.stack([bau, delivered, control, planned]), base_pc
+def panel_of(dataset, truth, spec) -> Panel:
+    """The :class:`Panel` of a simulated batch (``spec``: its :class:`simulate.config.WorldSpec`)."""
+    return Panel(
+        full_spend=np.asarray(truth.full_spend), weights=np.asarray(truth.adstock_weights),
+        beta=np.asarray(truth.beta), half=np.asarray(truth.half_saturation), slope=np.asarray(truth.slope),
+        misspecified=np.asarray(truth.misspecified),
+        geo_clean=np.asarray(dataset.geo_kpi) - np.asarray(truth.geo_noise), geo_noise=np.asarray(truth.geo_noise),
+        population=np.asarray(dataset.population), noise_sd=np.asarray(truth.noise_sd, float),
+        noise_ar1=np.asarray(truth.noise_ar1, float), roi=np.asarray(truth.roi),
+        burn_in=int(spec.burn_in_weeks), common_noise_share=float(spec.common_noise_share))
+
+
+def plan_tests(rng, panel: Panel, i: int, spec: LiftSpec) -> list[_Design]:
+    """Design ``tests_per_channel`` tests per channel (channel order) on dataset ``i`` of ``panel``."""
+    w = panel.weights[i]
+    spend_obs = panel.full_spend[i, panel.burn_in:]
+    return [_plan(rng, spec, k, w[k], panel.population[i], spend_obs, w.shape[1])
+            for k in range(w.shape[0]) for _ in range(spec.tests_per_channel)]
 
 
 READOUTS = ("panel", "analytic", "noise_free")
 
 
-def run_test(inp, d: _Design, spec: LiftSpec, readout: str = "panel", rng=None):
-    """Run one designed test on the panel and read it out.
+class Readouts(NamedTuple):
+    """Per-test results of :func:`run_designs`, each ``[J]`` (numpy)."""
+
+    lift: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    true_lift: np.ndarray
+    target_lift: np.ndarray
+    spend_baseline: np.ndarray
+    spend_delta: np.ndarray
+    sign_flip: np.ndarray
+    population_share: np.ndarray
+
+
+def _replay_one(x, w, beta, half, slope, missp, geo_clean, geo_noise, treated, pop, noise_sd, ar1, z,
+                start, duration, window, level, delivered, contamination, *, burn_in: int, pre: int,
+                readout: str, phi: float, q_t: float, q_norm: float):
+    """Replay one test on its dataset's panel and read it out (one channel's series ``x [T0+T]``)."""
+    n_all = x.shape[0]
+    n_weeks = n_all - burn_in
+    t_all = jnp.arange(n_all)
+    weeks = (t_all >= burn_in + start) & (t_all < burn_in + start + duration)
+    base_pc = jnp.sum(jnp.where(weeks, x, 0.0)) / duration               # per-capita (national) baseline
+    planned = jnp.where(weeks, level * base_pc, x)
+    change = planned - x
+    series = jnp.stack([x, x + delivered * change, x + contamination * delivered * change, planned])
+    media = channel_media(w, beta, half, slope, missp, series, burn_in)   # [4, T]
+    p_t = jnp.sum(jnp.where(treated, pop, 0.0))
+    p_c = 1.0 - p_t
+    treat_change = p_t * (media[1] - media[0])
+    ctrl_change = p_c * (media[2] - media[0])
+    planned_change = p_t * (media[3] - media[0])
+    t = jnp.arange(n_weeks)
+    n_w = jnp.minimum(start + window, n_weeks) - start
+    true_lift = jnp.sum(jnp.where((t >= start) & (t < start + n_w), treat_change, 0.0))
+    target_lift = jnp.sum(jnp.where(t >= start, planned_change, 0.0))
+    tr = treated.astype(x.dtype)
+    y_t = tr @ geo_clean + treat_change
+    y_c = (1.0 - tr) @ geo_clean + ctrl_change
+    ratio = p_t / p_c
+    if readout == "panel":
+        lift, se, lo, hi, flip = did.did_readout(y_t + tr @ geo_noise, y_c + (1.0 - tr) @ geo_noise, ratio,
+                                                 start, n_w, pre, q_t)
+    else:
+        point = did.did_point(y_t, y_c, ratio, start, n_w, pre, pre)
+        # The common shock cancels in d_t; the idiosyncratic part remains.
+        sigma_d = noise_sd * jnp.sqrt((1.0 - phi) * (p_t + ratio ** 2 * p_c))
+        se = did.did_se(sigma_d, ar1, pre, n_w, n_weeks)
+        lift = point + (se * z if readout == "analytic" else 0.0)
+        lo, hi, flip = lift - q_norm * se, lift + q_norm * se, jnp.zeros((), bool)
+    return (lift, se, lo, hi, true_lift, target_lift, p_t * base_pc, p_t * (level - 1.0) * base_pc, flip, p_t)
+
+
+@lru_cache(maxsize=32)
+def _replay_program(burn_in: int, pre: int, readout: str, phi: float, q_t: float, q_norm: float):
+    fn = partial(_replay_one, burn_in=burn_in, pre=pre, readout=readout, phi=phi, q_t=q_t, q_norm=q_norm)
+    return jax.jit(jax.vmap(fn))
+
+
+def _bucket(n: int, size: int = 64) -> int:
+    return max(size, -(-n // size) * size)
+
+
+def run_designs(panel: Panel, owners: Sequence[int], designs: Sequence[_Design], spec: LiftSpec,
+                readout: str = "panel", z=None) -> Readouts:
+    """Replay and read out every design of a batch in one compiled call.
 
     Args:
-        inp: :class:`PanelInputs` of the dataset.
-        d: the design.
-        spec: the lift spec (CI level).
-        readout: ``panel`` (DiD on the noisy panel, SE estimated from the
-            pre-period), ``analytic`` (the fast path: DiD of the noise-free
-            panel plus Gaussian noise with the theoretical SE), or
-            ``noise_free`` (DiD of the noise-free panel: the design's bias alone;
-            the SE is the theoretical one).
-        rng: numpy Generator, needed by the analytic path.
+        panel: the datasets' :class:`Panel`.
+        owners: the dataset index of each design, ``J``.
+        designs: ``J`` designs from :func:`plan_tests`.
+        spec: the design spec (pre-period, CI level).
+        readout: ``panel`` (DiD on the noisy panel, SE estimated from the pre-period),
+            ``analytic`` (the fast path: DiD of the noise-free panel plus Gaussian noise with
+            the theoretical SE), or ``noise_free`` (DiD of the noise-free panel: the design's
+            bias alone; the SE is the theoretical one).
+        z: standard normal draws ``[J]`` for the analytic readout.
     Returns:
-        ``(lift, se, ci_low, ci_high, true_lift, target_lift, spend_baseline,
-        spend_delta, sign_flip)``.
+        :class:`Readouts` (the test count is padded to a multiple of 64 inside the call, so
+        batches of similar size share one program).
     """
-    variants, base_pc = _spend_variants(inp, d)
-    with jax.enable_x64(True):
-        contrib = np.asarray(_media(variants, inp["weights"], inp["beta"], inp["half"],
-                                    inp["slope"], inp["misspecified"], inp["burn_in"]))
-    k = d.channel
-    pop = inp["population"]
-    p_t = float(pop[d.treated].sum())
-    p_c = 1.0 - p_t
-    n_weeks = contrib.shape[1]
-    treat_change = p_t * (contrib[1, :, k] - contrib[0, :, k])     # [T], treated geos
-    ctrl_change = p_c * (contrib[2, :, k] - contrib[0, :, k])      # [T], control geos
-    planned_change = p_t * (contrib[3, :, k] - contrib[0, :, k])
-    window = slice(d.start, min(d.start + d.window, n_weeks))
-    pre = slice(d.start - spec.pre_weeks, d.start)
-    full = slice(d.start, n_weeks)
-    true_lift = float(treat_change[window].sum())
-    target_lift = float(planned_change[full].sum())
-    clean = inp["geo_clean"]
-    y_t_clean = clean[d.treated].sum(0) + treat_change
-    y_c_clean = clean[~d.treated].sum(0) + ctrl_change
-    ratio = p_t / p_c
     if readout not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
-    if readout != "panel":
-        point = did_point(y_t_clean, y_c_clean, ratio, pre, window)
-        # The common shock cancels in d_t; the idiosyncratic part remains.
-        sigma_d = inp["noise_sd"] * np.sqrt((1.0 - inp["common_noise_share"]) * (p_t + ratio**2 * p_c))
-        se = did_se(sigma_d, inp["noise_ar1"], spec.pre_weeks, window.stop - window.start)
-        lift = point + (se * rng.standard_normal() if readout == "analytic" else 0.0)
-        q = stats.norm.ppf(0.5 + spec.ci_level / 2.0)
-        lo, hi = lift - q * se, lift + q * se
-        sign_flip = False
-    else:
-        noise = inp["geo_noise"]
-        y_t = y_t_clean + noise[d.treated].sum(0)
-        y_c = y_c_clean + noise[~d.treated].sum(0)
-        lift, se, lo, hi = did_readout(y_t, y_c, ratio, pre, window, spec.ci_level)
-        # Sensitivity check: the same readout on the later and the earlier half of the pre-period.
-        half = spec.pre_weeks // 2
-        alt = [did_point(y_t, y_c, ratio, slice(d.start - half, d.start), window),
-               did_point(y_t, y_c, ratio, slice(d.start - spec.pre_weeks, d.start - half), window)]
-        sign_flip = bool(any(np.sign(a) != np.sign(lift) for a in alt))
-    spend_baseline = p_t * base_pc
-    spend_delta = p_t * (d.level_factor - 1.0) * base_pc
-    return lift, se, lo, hi, true_lift, target_lift, spend_baseline, spend_delta, sign_flip
-
-
-def plan_tests(rng, inp, spec: LiftSpec):
-    """Design ``tests_per_channel`` tests per channel (channel order), with a numpy Generator."""
-    designs = []
-    for k in range(inp["weights"].shape[0]):
-        for _ in range(spec.tests_per_channel):
-            designs.append(_plan(rng, spec, k, inp["weights"][k], inp["population"],
-                                 inp["full_spend"][inp["burn_in"]:], inp["weights"].shape[1]))
-    return designs
+    n_j = len(designs)
+    if n_j == 0:
+        e = np.zeros(0)
+        return Readouts(e, e, e, e, e, e, e, e, np.zeros(0, bool), e)
+    own = np.asarray(owners, int)
+    ch = np.array([d.channel for d in designs])
+    pad = np.concatenate([np.arange(n_j), np.full(_bucket(n_j) - n_j, n_j - 1)])
+    own, ch = own[pad], ch[pad]
+    dz = np.zeros(n_j) if z is None else np.asarray(z, float)
+    per = lambda attr, dtype=float: np.array([getattr(designs[j], attr) for j in pad], dtype)
+    args = (panel.full_spend[own, :, ch], panel.weights[own, ch], panel.beta[own, ch], panel.half[own, ch],
+            panel.slope[own, ch], panel.misspecified[own, ch], panel.geo_clean[own], panel.geo_noise[own],
+            np.stack([designs[j].treated for j in pad]), panel.population[own], panel.noise_sd[own],
+            panel.noise_ar1[own], dz[pad], per("start", np.int32), per("duration", np.int32),
+            per("window", np.int32), per("level_factor"), per("delivered"), per("contamination"))
+    q_t = float(stats.t.ppf(0.5 + spec.ci_level / 2.0, df=spec.pre_weeks - 1))
+    q_norm = float(stats.norm.ppf(0.5 + spec.ci_level / 2.0))
+    prog = _replay_program(panel.burn_in, spec.pre_weeks, readout, panel.common_noise_share, q_t, q_norm)
+    with jax.enable_x64(True):
+        out = jax.device_get(prog(*[jnp.asarray(a) for a in args]))
+    return Readouts(*(np.asarray(a)[:n_j] for a in out))
 
 
 def key_to_rng(key) -> np.random.Generator:
@@ -388,23 +376,39 @@ def key_to_rng(key) -> np.random.Generator:
     return np.random.default_rng(bits.astype(np.uint64))
 
 
-def simulate_tests(key, inp, spec: LiftSpec, channel_names, dataset_id: str, readout: str = "panel"):
-    """Plan and run one dataset's lift tests.
+def plan_batch(keys, panel: Panel, spec: LiftSpec, indices: Sequence[int] | None = None, readout: str = "panel"):
+    """Designs of datasets ``indices`` (default: all), each from its own key.
+
+    Returns:
+        ``(owners [J], designs [J], z [J])``: the analytic readout's normal draws follow each
+        dataset's designs in its own Generator, so a dataset's tests never depend on the batch.
+    """
+    indices = range(panel.full_spend.shape[0]) if indices is None else indices
+    owners, designs, z = [], [], []
+    for key, i in zip(keys, indices):
+        rng = key_to_rng(key)
+        ds = plan_tests(rng, panel, i, spec)
+        designs += ds
+        owners += [i] * len(ds)
+        z += list(rng.standard_normal(len(ds))) if readout == "analytic" else [0.0] * len(ds)
+    return owners, designs, np.asarray(z)
+
+
+def records(readouts: Readouts, owners, designs, spec: LiftSpec, panel: Panel, channel_names,
+            id_prefix: Sequence[str], readout: str = "panel", offset: int = 0):
+    """Observable :class:`LiftTest` and hidden :class:`LiftTestTruth` records of run designs.
 
     Args:
-        key: PRNG key for this dataset's experiments.
-        inp: :class:`PanelInputs`.
-        spec: the design.
-        channel_names: ``K`` names.
-        dataset_id: prefix of the test ids.
-        readout: see :func:`run_test`.
+        id_prefix: per design, the prefix of its test id (its dataset's id plus a design tag).
+        offset: index of the first design within its dataset's numbering.
     Returns:
-        ``(tests: list[LiftTest], hidden: list[LiftTestTruth])``.
+        ``(tests, hidden)``, lists of length ``J``.
     """
-    rng = key_to_rng(key)
     tests, hidden = [], []
-    for i, d in enumerate(plan_tests(rng, inp, spec)):
-        lift, se, lo, hi, true_lift, target, sb, sd, flip = run_test(inp, d, spec, readout, rng)
+    count: dict = {}
+    for j, (i, d) in enumerate(zip(owners, designs)):
+        n = count.get(id_prefix[j], offset)
+        count[id_prefix[j]] = n + 1
         contaminated = d.contamination > 0
         if contaminated and d.detected["contamination"]:
             leakage, verified = d.contamination, False
@@ -415,16 +419,38 @@ def simulate_tests(key, inp, spec: LiftSpec, channel_names, dataset_id: str, rea
         else:
             leakage, verified = float("nan"), None  # holdout never checked
         delivery_ok = not ("non_compliance" in d.modes and d.detected["non_compliance"])
+        r = lambda name: float(getattr(readouts, name)[j])
         tests.append(LiftTest(
-            test_id=f"{dataset_id}-x{i:02d}", channel=channel_names[d.channel],
+            test_id=f"{id_prefix[j]}-x{n:02d}", channel=channel_names[d.channel],
             start_week=d.start, end_week=d.start + d.duration - 1, window_days=7 * d.window,
-            population_share=float(inp["population"][d.treated].sum()),
-            spend_baseline=sb, spend_delta=sd, lift=lift, lift_se=se, ci_low=lo, ci_high=hi,
-            n_geos=int(d.treated.sum()), leakage=leakage, holdout_verified=verified,
-            spend_delivery_ok=delivery_ok, sensitivity_sign_flip=flip if readout == "panel" else None,
+            population_share=r("population_share"), spend_baseline=r("spend_baseline"),
+            spend_delta=r("spend_delta"), lift=r("lift"), lift_se=r("se"), ci_low=r("ci_low"),
+            ci_high=r("ci_high"), n_geos=int(d.treated.sum()), leakage=leakage, holdout_verified=verified,
+            spend_delivery_ok=delivery_ok,
+            sensitivity_sign_flip=bool(readouts.sign_flip[j]) if readout == "panel" else None,
             estimator="scaled_did" if readout == "panel" else f"scaled_did_{readout}"))
-        hidden.append(LiftTestTruth(true_lift=true_lift, target_lift=target,
-                                    true_iroas=float(inp["roi"][d.channel]),
-                                    delivered_fraction=d.delivered, contamination=d.contamination,
-                                    failure_modes=d.modes))
+        hidden.append(LiftTestTruth(true_lift=r("true_lift"), target_lift=r("target_lift"),
+                                    true_iroas=float(panel.roi[i, d.channel]), delivered_fraction=d.delivered,
+                                    contamination=d.contamination, failure_modes=d.modes))
     return tests, hidden
+
+
+def simulate_batch_tests(keys, panel: Panel, spec: LiftSpec, channel_names, dataset_ids,
+                         readout: str = "panel", tag: str = ""):
+    """Plan, run and record the tests of every dataset of ``panel`` (one replay call).
+
+    Args:
+        keys: one experiments key per dataset, ``[N]``.
+        dataset_ids: ``N`` ids (test ids are ``<dataset id><tag>-x<nn>``).
+    Returns:
+        list over datasets of ``(tests, hidden)``.
+    """
+    owners, designs, z = plan_batch(keys, panel, spec, readout=readout)
+    reads = run_designs(panel, owners, designs, spec, readout, z)
+    tests, hidden = records(reads, owners, designs, spec, panel, channel_names,
+                            [f"{dataset_ids[i]}{tag}" for i in owners], readout)
+    out = [([], []) for _ in dataset_ids]
+    for i, t, h in zip(owners, tests, hidden):
+        out[i][0].append(t)
+        out[i][1].append(h)
+    return out

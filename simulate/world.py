@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simulate import transforms as tf
+from common import transforms as tf
 from simulate.config import WorldSpec
+from simulate.response import saturate
 
 # Spend log-AR(1) persistence, and that of the unobserved driver.
 _SPEND_RHO = 0.6
@@ -98,11 +99,6 @@ def _standardise(x, axis=-1):
     return (x - x.mean(axis, keepdims=True)) / jnp.maximum(x.std(axis, keepdims=True), 1e-12)
 
 
-def _saturate(x, half, slope, misspecified):
-    """Hill where well specified, exponential saturation where misspecified; ``[..., K]``."""
-    return jnp.where(misspecified, tf.exponential_saturation(x, half), tf.hill(x, half, slope))
-
-
 def _weights(spec: WorldSpec, key, misspecified):
     """Normalised adstock weights per channel, ``[K, L]``, and the drawn parameters."""
     k_a, k_t, k_ws, k_wl = jax.random.split(key, 4)
@@ -135,13 +131,22 @@ def draw_world(key, spec: WorldSpec) -> World:
     Returns:
         a :class:`World` (float64 when called under ``jax.enable_x64``).
     """
-    knobs = jnp.array([getattr(spec, k) for k in KNOBS])
-    static = dataclasses.replace(spec, **{k: 0.0 for k in KNOBS})
+    static, knobs = _split_knobs(spec)
     return _draw_world(key, static, knobs)
 
 
-@partial(jax.jit, static_argnums=1)
-def _draw_world(key, spec: WorldSpec, knobs) -> World:
+def draw_worlds(keys, spec: WorldSpec) -> World:
+    """:func:`draw_world` for a batch of truth keys ``[n]`` in one compiled call (leading axis ``n``)."""
+    static, knobs = _split_knobs(spec)
+    return _draw_worlds(keys, static, knobs)
+
+
+def _split_knobs(spec: WorldSpec):
+    knobs = jnp.array([getattr(spec, k) for k in KNOBS])
+    return dataclasses.replace(spec, **{k: 0.0 for k in KNOBS}), knobs
+
+
+def _draw_world_impl(key, spec: WorldSpec, knobs) -> World:
     confounding, collinearity, unobserved, misspecification = knobs[0], knobs[1], knobs[2], knobs[3]
     n_all = spec.burn_in_weeks + spec.n_weeks
     t0 = spec.burn_in_weeks
@@ -206,7 +211,7 @@ def _draw_world(key, spec: WorldSpec, knobs) -> World:
     slope = _uniform_per_channel(keys[18], [c.slope for c in spec.channels])
     roi = _uniform_per_channel(keys[19], [c.roi for c in spec.channels])
     ad = tf.adstock(full_spend, weights, normalise=True)[t0:]   # [T, K]
-    sat = _saturate(ad, half, slope, misspecified)
+    sat = saturate(ad, half, slope, misspecified)
     spend_obs = full_spend[t0:]
     beta = roi * spend_obs.sum(0) / jnp.maximum(sat.sum(0), 1e-12)
     contributions = beta * sat
@@ -237,6 +242,10 @@ def _draw_world(key, spec: WorldSpec, knobs) -> World:
         driver=driver[t0:],
         season_index=season_index[t0:],
     )
+
+
+_draw_world = jax.jit(_draw_world_impl, static_argnums=1)
+_draw_worlds = jax.jit(jax.vmap(_draw_world_impl, in_axes=(0, None, None)), static_argnums=1)
 
 
 @partial(jax.jit, static_argnums=2)
@@ -281,27 +290,22 @@ def geo_panel(world: World, noise_g, spec: WorldSpec):
     return geo_kpi, geo_spend, geo_base, geo_contrib
 
 
-def response(world: World, weekly_spend):
-    """True steady-state weekly response of each channel at constant weekly spend.
+@partial(jax.jit, static_argnums=2)
+def replicate_panels(keys, worlds: World, spec: WorldSpec):
+    """Noise and geo panels of every replicate of every truth in one call.
 
     Args:
-        world: the truth.
-        weekly_spend: national weekly spend, ``[..., K]``.
+        keys: noise keys ``[n, R]``.
+        worlds: ``n`` truths (leading axis).
+        spec: the profile.
     Returns:
-        weekly incremental KPI, ``[..., K]``.
+        ``(noise [n, R, G, T], geo_kpi [n, R, G, T], geo_base [n, R, G, T], geo_contrib [n, G, T, K])``;
+        geo spend is ``population x national spend`` and needs no array of its own.
     """
-    return world.beta * _saturate(weekly_spend, world.half_saturation, world.slope, world.misspecified)
+    def per_truth(ks, w):
+        noise = jax.vmap(lambda k: geo_noise(k, w, spec))(ks)                       # [R, G, T]
+        _, _, base, contrib = geo_panel(w, noise[0], spec)
+        kpi = base[None] + contrib.sum(-1)[None] + noise
+        return noise, kpi, jnp.broadcast_to(base, noise.shape), contrib
 
-
-def media_effect(world: World, spend_all, spec: WorldSpec):
-    """True national media contributions of an arbitrary spend history.
-
-    Args:
-        world: the truth (its adstock, saturation and beta).
-        spend_all: national spend including burn-in, ``[..., T0+T, K]``.
-        spec: the world profile.
-    Returns:
-        contributions over the observed weeks, ``[..., T, K]``.
-    """
-    ad = tf.adstock(spend_all, world.weights, normalise=True)[..., spec.burn_in_weeks:, :]
-    return world.beta * _saturate(ad, world.half_saturation, world.slope, world.misspecified)
+    return jax.vmap(per_truth)(keys, worlds)

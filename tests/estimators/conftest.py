@@ -14,8 +14,8 @@ from harness.jaxcache import enable_cache  # noqa: E402
 
 enable_cache()
 
-from estimators.spec import FitSpec, InferenceSpec, ModelSpec  # noqa: E402
-from estimators.prior_predictive import prior_datasets  # noqa: E402
+from estimators.model.spec import FitSpec, InferenceSpec, ModelSpec  # noqa: E402
+from estimators.model.prior_predictive import prior_datasets  # noqa: E402
 from synth import template  # noqa: E402
 
 N_WEEKS = 104

@@ -1,8 +1,8 @@
 """Small synthetic inputs for estimator tests (re-exported from estimators.prior_predictive)."""
 from __future__ import annotations
 
-from estimators.data import Observed
-from estimators.prior_predictive import spend_template
+from estimators.model.data import Observed
+from estimators.model.prior_predictive import spend_template
 
 
 def template(seed: int, n_weeks: int = 104, n_channels: int = 3, level: float = 1e6,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimators.data import read_data_csv, read_lift_tests_csv
+from estimators.model.data import read_data_csv, read_lift_tests_csv
 from harness.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from estimators.eqs import ModelView, eqs_spec, experiment_window_days, score
-from estimators.strategies import STRATEGIES, dersimonian_laird, select, used_mask
+from estimators.evidence.eqs import ModelView, eqs_spec, experiment_window_days, score
+from estimators.evidence.strategies import STRATEGIES, dersimonian_laird, select, used_mask
 from harness.errors import ConfigError
-from simulate.records import LiftTest
+from common.records import LiftTest
 from tests.conftest import load_yaml
 
 SPEC = eqs_spec(load_yaml("conf/eqs/default.yaml"))

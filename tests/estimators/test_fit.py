@@ -13,12 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from estimators.batch import ModelData, build_batch, concat
-from estimators.inference import _potential, model_fns, _example
-from estimators.model import lift_g, media
-from estimators.posterior import fit, summarise, summary_frame, response_curves
-from estimators.spec import CalibrationSpec
-from simulate.records import LiftTest
+from estimators.model.batch import ModelData, build_batch, concat
+from estimators.inference.laplace import potential, model_fns, example
+from estimators.model.mmm import lift_g, media
+from estimators.decisions.analysis import response_curves
+from estimators.inference.posterior import fit, summarise, summary_frame
+from estimators.model.spec import CalibrationSpec
+from common.records import LiftTest
 from synth import template
 
 from conftest import N_TESTS
@@ -119,8 +120,8 @@ def test_padding_adds_only_constant_prior_terms(fast_spec):
     obs = template(8, n_weeks=60, n_channels=2)
     b2 = build_batch([obs], None, fast_spec, n_tests=0)
     b3 = build_batch([obs], None, fast_spec, n_channels=3, n_tests=0)
-    f2 = model_fns(_example(b2.data), fast_spec.model, fast_spec.priors)
-    f3 = model_fns(_example(b3.data), fast_spec.model, fast_spec.priors)
+    f2 = model_fns(example(b2.data), fast_spec.model, fast_spec.priors)
+    f3 = model_fns(example(b3.data), fast_spec.model, fast_spec.priors)
     d2 = ModelData(*[jnp.asarray(a[0]) for a in b2.data])
     d3 = ModelData(*[jnp.asarray(a[0]) for a in b3.data])
     rng = np.random.default_rng(0)
@@ -133,8 +134,8 @@ def test_padding_adds_only_constant_prior_terms(fast_spec):
         u3 = {k: (jnp.concatenate([v, jnp.full((1,), pad_vals[k], v.dtype)]) if k in pad_vals else v)
               for k, v in u2.items()}
         from jax.flatten_util import ravel_pytree
-        p2 = _potential(ravel_pytree(u2)[0], d2, f2, fast_spec.model, fast_spec.priors)
-        p3 = _potential(ravel_pytree(u3)[0], d3, f3, fast_spec.model, fast_spec.priors)
+        p2 = potential(ravel_pytree(u2)[0], d2, f2, fast_spec.model, fast_spec.priors)
+        p3 = potential(ravel_pytree(u3)[0], d3, f3, fast_spec.model, fast_spec.priors)
         diffs.append(float(p3 - p2))
     assert np.ptp(diffs) < 1e-3 * max(1.0, abs(diffs[0]))
 

@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from estimators.batch import ModelData, build_batch
-from estimators.data import observed_from_dataset
-from estimators.model import lift_g
-from estimators.spec import CalibrationSpec, FitSpec
+from estimators.model.batch import ModelData, build_batch
+from estimators.model.data import observed_from_dataset
+from estimators.model.mmm import lift_g
+from estimators.model.spec import CalibrationSpec, FitSpec
 from simulate.config import world_spec
 from simulate.core import simulate, simulate_all_tests
 from simulate.lifttests import lift_spec

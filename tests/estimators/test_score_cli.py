@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from estimators.strategies import STRATEGIES
+from estimators.evidence.strategies import STRATEGIES
 from tests.conftest import ROOT
 
 ROWS = [

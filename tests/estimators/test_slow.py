@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from estimators.batch import build_batch
-from estimators.posterior import fit, summarise
+from estimators.model.batch import build_batch
+from estimators.inference.posterior import fit, summarise
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 

@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from estimators import calibration as cal
-from estimators.batch import ModelData, build_batch
-from estimators.model import adstock_weights, apply_lags, lift_g, lift_g_direct, media
-from estimators.spec import CalibrationSpec, FitSpec, ModelSpec
-from simulate import transforms as tf
-from simulate.records import LiftTest
+from estimators.evidence import calibration as cal
+from estimators.model.batch import ModelData, build_batch
+from estimators.model.mmm import adstock_weights, apply_lags, lift_g, lift_g_direct, media
+from estimators.model.spec import CalibrationSpec, FitSpec, ModelSpec
+from common import transforms as tf
+from common.records import LiftTest
 from synth import template
 
 
@@ -117,7 +117,7 @@ def test_adstock_weights_normalised_and_family():
 
 
 def test_stable_hill_matches_transforms_and_has_finite_gradients():
-    from estimators.model import hill
+    from common.transforms import hill
 
     x = jnp.array([0.0, 1e-6, 0.3, 1.0, 2.0, 40.0])
     with jax.enable_x64(True):
@@ -129,14 +129,14 @@ def test_stable_hill_matches_transforms_and_has_finite_gradients():
 
 @pytest.mark.parametrize("likelihood,ar1", [("normal", True), ("student_t", True), ("normal", False)])
 def test_potential_is_finite_for_every_likelihood_option(likelihood, ar1):
-    from estimators.inference import _example, _potential, _prior_centre, model_fns
+    from estimators.inference.laplace import example, potential, prior_centre, model_fns
 
     spec = FitSpec(model=ModelSpec(likelihood=likelihood, ar1=ar1, n_fourier=1))
     b = build_batch([template(2, n_weeks=40, n_channels=2)], None, spec)
-    fns = model_fns(_example(b.data), spec.model, spec.priors)
+    fns = model_fns(example(b.data), spec.model, spec.priors)
     d = ModelData(*[jnp.asarray(a[0]) for a in b.data])
-    u = _prior_centre(d, fns, spec.priors)
-    val, g = jax.value_and_grad(lambda x: _potential(x, d, fns, spec.model, spec.priors))(u)
+    u = prior_centre(d, fns, spec.priors)
+    val, g = jax.value_and_grad(lambda x: potential(x, d, fns, spec.model, spec.priors))(u)
     assert np.isfinite(float(val)) and np.all(np.isfinite(np.asarray(g)))
     assert ("rho_z" in fns.transforms) == ar1
 
@@ -145,20 +145,19 @@ def test_potential_is_finite_for_every_likelihood_option(likelihood, ar1):
                                          ("method", "hmc")])
 def test_inference_spec_rejects_bad_values(field, value):
     from harness.errors import ConfigError
-    from estimators.spec import InferenceSpec
+    from estimators.model.spec import InferenceSpec
 
     with pytest.raises(ConfigError, match=f"inference.{field}"):
         InferenceSpec(**{field: value}).validate()
 
 
-def test_sampling_blocks_cover_the_batch_once():
-    """NUTS runs blocks of ``lockstep`` datasets, the last padded with the last dataset;
-    the fast path runs the whole batch as one block."""
-    from estimators.inference import _blocks
-    from estimators.spec import InferenceSpec
+def test_blocks_cover_the_batch_once_and_nuts_never_samples_a_filler():
+    """MAP / fast blocks are fixed-size (the last repeats its last index, rows discarded);
+    NUTS blocks hold real datasets only (a short last block runs at its own size)."""
+    from estimators.inference import nuts
+    from estimators.inference.laplace import blocks
 
-    nuts = FitSpec(inference=InferenceSpec(method="nuts", lockstep=2))
-    assert [b.tolist() for b in _blocks(5, nuts)] == [[0, 1], [2, 3], [4, 4]]
-    assert [b.tolist() for b in _blocks(4, nuts)] == [[0, 1], [2, 3]]
-    fast = FitSpec(inference=InferenceSpec(method="fast", lockstep=2))
-    assert [b.tolist() for b in _blocks(5, fast)] == [[0, 1, 2, 3, 4]]
+    assert [b.tolist() for b in blocks(5, 2)] == [[0, 1], [2, 3], [4, 4]]
+    assert [b.tolist() for b in blocks(4, 2)] == [[0, 1], [2, 3]]
+    assert [b.tolist() for b in nuts._blocks(5, 2)] == [[0, 1], [2, 3], [4]]
+    assert sorted(np.concatenate(nuts._blocks(7, 3)).tolist()) == list(range(7))

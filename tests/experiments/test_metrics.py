@@ -1,5 +1,7 @@
-"""Metric functions on hand-computed cases."""
+"""Metrics (a registry, conf/metric/*.yaml) on hand-computed cases, and the paired summaries."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,30 +9,46 @@ import pytest
 from experiments import metrics as M
 
 
-def test_roi_mape():
-    assert M.roi_mape([1.1, 1.5], [1.0, 2.0]) == pytest.approx((0.1 + 0.25) / 2)
+def inputs(**over):
+    """Two fits, two channels, three weeks (two fitted), two plans; hand-chosen values."""
+    base = dict(
+        roi_hat=np.array([[1.1, 1.5], [1.0, 2.0]]), roi_q05=np.array([[0.0, 0.0], [0.9, 2.5]]),
+        roi_q95=np.array([[1.0, 3.0], [1.1, 3.0]]), contrib_hat=np.array([[10.0, 10.0], [1.0, 2.0]]),
+        kpi_hat=np.array([[110.0, 90.0, 100.0], [100.0, 100.0, 120.0]]),
+        total_hat=np.array([[105.0, 95.0], [100.0, 100.0]]), delta_hat=np.array([[1.0, -2.0], [2.0, 2.0]]),
+        b_hat=np.array([[2.0, 0.0], [1.0, 1.0]]),
+        roi=np.array([[1.0, 2.0], [1.0, 2.0]]), contrib=np.array([[30.0, 10.0], [2.0, 4.0]]),
+        kpi=np.array([[100.0, 100.0, 80.0], [100.0, 100.0, 100.0]]),
+        total_true=np.array([[100.0, 100.0], [100.0, 100.0]]), delta_true=np.array([[2.0, -2.0], [2.0, 2.0]]),
+        b_star=np.array([[1.0, 1.0], [1.0, 1.0]]), r_hat=np.array([[np.sqrt(2), 0.0], [1.0, 1.0]]),
+        r_star=np.array([[1.0, 1.0], [1.0, 1.0]]), n_fit=2)
+    base.update(over)
+    return M.ScoreInputs(**base)
 
 
-def test_attribution_error_is_total_variation_of_shares():
-    # shares (0.5, 0.5) vs (0.75, 0.25): 1/2 (0.25 + 0.25) = 0.25
-    assert M.attribution_error([10, 10], [30, 10]) == pytest.approx(0.25)
-    assert M.attribution_error([1, 2, 3], [2, 4, 6]) == pytest.approx(0.0)
+def test_each_metric_on_hand_values():
+    v = M.evaluate(inputs())
+    np.testing.assert_allclose(v["roi_mape"], [(0.1 + 0.25) / 2, 0.0])
+    np.testing.assert_allclose(v["attribution_error"], [0.25, 0.0])       # shares (.5,.5) vs (.75,.25)
+    np.testing.assert_allclose(v["fit_mape"], [0.1, 0.0])
+    np.testing.assert_allclose(v["holdout_mape"], [0.25, 0.2])
+    np.testing.assert_allclose(v["counterfactual_mape"], [0.05, 0.0])
+    np.testing.assert_allclose(v["counterfactual_delta_mape"], [0.25, 0.0])
+    np.testing.assert_allclose(v["budget_regret"], [(2 - np.sqrt(2)) / 2, 0.0])
+    np.testing.assert_allclose(v["allocation_error"], [0.5, 0.0])
+    np.testing.assert_allclose(v["coverage90"], [1.0, 0.5])    # [0,1]∋1 (edge), [0,3]∋2; [.9,1.1]∋1, [2.5,3]∌2
 
 
-def test_mape():
-    assert M.mape([110, 90], [100, 100]) == pytest.approx(0.1)
+def test_every_metric_has_a_yaml_and_every_yaml_a_metric():
+    yamls = {p.stem for p in (Path(M.__file__).resolve().parents[1] / "conf" / "metric").glob("*.yaml")}
+    assert yamls == set(M.METRICS)
+    for m in M.METRICS.values():
+        assert m.better in ("lower", "higher") and m.paired in ("relative", "difference", "none") and m.label
 
 
-def test_budget_regret_and_allocation_error():
-    resp = lambda b: np.sqrt(b)
-    b_star, b_hat = np.array([1.0, 1.0]), np.array([2.0, 0.0])
-    assert M.budget_regret(resp, b_hat, b_star) == pytest.approx((2 - np.sqrt(2)) / 2)
-    assert M.allocation_error(b_hat, b_star) == pytest.approx(0.5 * 2 / 2)
-    assert M.budget_regret(resp, b_star, b_star) == 0.0
-
-
-def test_coverage():
-    assert M.coverage([0, 0, 0], [1, 1, 1], [0.5, 1.0, 2.0]) == pytest.approx(2 / 3)
+def test_registering_a_metric_without_yaml_fails():
+    with pytest.raises(RuntimeError, match="conf/metric/no_such_metric.yaml"):
+        M.metric("no_such_metric")(lambda x: x.roi)
 
 
 def test_stability_is_mean_sd_of_ratio_across_replicates():

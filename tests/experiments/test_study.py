@@ -14,7 +14,7 @@ from experiments.study import run
 from tests.conftest import ROOT
 
 TINY = ["inference=fast", "~study.worlds.home_goods", "study.worlds.fashion=2", "study.replicates=2",
-        "study.mixed.truths.fashion=1", "study.shard_truths=1", "study.mixed_batch=2", "jobs=1"]
+        "study.mixed.truths.fashion=1", "study.shard_truths=1", "jobs=1"]
 
 
 def tiny_cfg(*extra):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from simulate.records import LIFT_TEST_COLUMNS
+from common.records import LIFT_TEST_COLUMNS
 from tests.conftest import ROOT
 
 TRUTH_KEYS = {"channels", "roi", "total_spend", "total_contribution", "optimal_allocation", "reference_budget"}

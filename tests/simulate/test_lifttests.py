@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError
-from simulate.core import panel_inputs, simulate, simulate_all_tests
-from simulate.lifttests import (FAILURE_MODES, expected_capture, key_to_rng, lift_spec,
-                                plan_tests, run_test)
+from simulate.core import simulate, simulate_all_tests
+from simulate.lifttests import (FAILURE_MODES, expected_capture, key_to_rng, lift_spec, panel_of,
+                                plan_tests, run_designs)
 from tests.conftest import load_lift
 
 
@@ -136,20 +136,19 @@ def test_analytic_path_matches_panel_path(fashion_spec, profile):
     spec = dataclasses.replace(fashion_spec, confounding=0.0, collinearity=0.0)
     ds, tr = simulate(jax.random.key(5), spec, n_datasets=2, n_replicates=30)
     ls = lift_spec(load_lift(profile))
-    z_panel, z_analytic, err_panel, err_analytic = [], [], [], []
+    panel = panel_of(ds, tr, spec)
+    owners, designs, z = [], [], []
     for i in range(len(ds.dataset_ids)):
-        inp = panel_inputs(ds, tr, i, spec)
         rng = key_to_rng(jax.random.key(100 + i))
-        for d in plan_tests(rng, inp, ls):
-            free = run_test(inp, d, ls, "noise_free")
-            pan = run_test(inp, d, ls, "panel")
-            ana = run_test(inp, d, ls, "analytic", rng)
-            se = free[1]
-            z_panel.append((pan[0] - free[0]) / se)
-            z_analytic.append((ana[0] - free[0]) / se)
-            err_panel.append((pan[0] - free[4]) / se)
-            err_analytic.append((ana[0] - free[4]) / se)
-    z_panel, z_analytic = np.array(z_panel), np.array(z_analytic)
+        mine = plan_tests(rng, panel, i, ls)
+        owners += [i] * len(mine)
+        designs += mine
+        z += list(rng.standard_normal(len(mine)))
+    free, pan, ana = (run_designs(panel, owners, designs, ls, r, np.array(z))
+                      for r in ("noise_free", "panel", "analytic"))
+    se = free.se
+    z_panel, z_analytic = (pan.lift - free.lift) / se, (ana.lift - free.lift) / se
+    err_panel, err_analytic = (pan.lift - free.true_lift) / se, (ana.lift - free.true_lift) / se
     assert len(z_panel) >= 300
     assert abs(z_panel.mean()) < 0.15 and abs(z_analytic.mean()) < 0.15
     assert 0.85 < z_panel.std() < 1.15 and 0.85 < z_analytic.std() < 1.15

@@ -4,12 +4,13 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from simulate import world as W
-from simulate.allocation import optimal_allocation
-from simulate.core import _keys, simulate
+from simulate import response as R
+from simulate.core import key_tree, simulate
 
 REL = 1e-9   # float64 bookkeeping identities
 
@@ -30,7 +31,7 @@ def test_national_is_sum_of_geos(fashion_sim):
 def test_true_roi_is_total_contribution_over_total_spend_and_matches_the_draw(fashion_sim, fashion_spec):
     ds, tr = fashion_sim
     np.testing.assert_allclose(tr.roi, tr.contributions.sum(1) / ds.spend.sum(1), rtol=REL)
-    world_keys, _ = _keys(jax.random.key(0), 4, 2)
+    world_keys = key_tree(jax.random.split(jax.random.key(0), 4), 2)[0]
     with jax.enable_x64(True):
         drawn = np.stack([np.asarray(W.draw_world(k, fashion_spec).roi) for k in world_keys])
     np.testing.assert_allclose(tr.roi[::2], drawn, rtol=1e-9)
@@ -131,7 +132,7 @@ def test_misspecification_knob_switches_families(fashion_spec):
 def test_truth_optimum_is_feasible_and_beats_random_search(fashion_sim, fashion_spec):
     """Seed 0, 20,000 random feasible allocations: none beats the optimum by more than 1e-6."""
     ds, tr = fashion_sim
-    world_keys, _ = _keys(jax.random.key(0), 4, 2)
+    world_keys = key_tree(jax.random.split(jax.random.key(0), 4), 2)[0]
     rng = np.random.default_rng(0)
     for i in range(0, 8, 2):
         alloc = tr.optimal_allocation[i]
@@ -141,8 +142,10 @@ def test_truth_optimum_is_feasible_and_beats_random_search(fashion_sim, fashion_
         with jax.enable_x64(True):
             w = jax.tree_util.tree_map(np.asarray, W.draw_world(world_keys[i // 2], fashion_spec))
 
+            p = R.ResponseParams(w.beta, w.half_saturation, w.slope, w.misspecified)
+
             def resp(b):
-                return np.asarray(W.response(w, b))
+                return np.asarray(R.steady_response(p, jnp.asarray(b)))
 
             best = resp(alloc[None]).sum()
             x = rng.dirichlet(np.full(alloc.size, 0.7), 20_000) * tr.reference_budget[i]
@@ -154,24 +157,24 @@ def test_truth_optimum_is_feasible_and_beats_random_search(fashion_sim, fashion_
             np.testing.assert_allclose(tr.curve_response[i][-1], resp(tr.curve_spend[i][-1:])[0], rtol=1e-9)
 
 
-def test_optimiser_matches_brute_force_grid_on_concave_curves():
-    """Three concave curves; a 0.5%-step grid over the simplex; optimum within 0.1% of response."""
-    beta, h = np.array([3.0, 2.0, 1.5]), np.array([1.0, 0.5, 2.0])
+def test_truth_optimum_uses_the_one_optimiser_with_the_truths_response(fashion_sim):
+    """The stored optimum is common.budget's answer for the truth's own response (float64, 1e-9)."""
+    from common.budget import optimise
 
-    def resp(b):
-        return beta * b / (b + h)
-
-    budget, lo, hi = 3.0, np.array([0.2, 0.0, 0.0]), np.array([2.0, 2.0, 2.0])
-    got = optimal_allocation(resp, budget, lo, hi)
-    g = np.linspace(0, budget, 601)
-    b0, b1 = np.meshgrid(g, g, indexing="ij")
-    cand = np.stack([b0, b1, budget - b0 - b1], -1).reshape(-1, 3)
-    cand = cand[np.all((cand >= lo - 1e-12) & (cand <= hi + 1e-12), axis=1)]
-    brute = resp(cand).sum(1).max()
-    assert resp(got).sum() >= brute * (1 - 1e-3)
-    assert got.sum() == pytest.approx(budget) and np.all(got >= lo - 1e-9) and np.all(got <= hi + 1e-9)
+    _, tr = fashion_sim
+    p = R.params_of(tr)
+    with jax.enable_x64(True):
+        for i in (0, 3):
+            pi = R.ResponseParams(*(jnp.asarray(np.asarray(a)[i]) for a in p))
+            a = optimise(lambda b: R.steady_response(pi, b), tr.reference_budget[i], tr.bounds[i, :, 0],
+                         tr.bounds[i, :, 1])
+            np.testing.assert_allclose(np.asarray(a.spend), tr.optimal_allocation[i], rtol=1e-9, atol=1e-6)
 
 
 def test_optimiser_rejects_an_infeasible_budget():
-    with pytest.raises(ValueError, match="outside the bounds"):
-        optimal_allocation(lambda b: b, 10.0, np.zeros(2), np.ones(2))
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="budget"):
+        R.optimal_allocation(R.ResponseParams(np.ones((1, 2)), np.ones((1, 2)), np.ones((1, 2)),
+                                              np.zeros((1, 2), bool)), np.array([10.0]), np.zeros((1, 2)),
+                             np.ones((1, 2)))

@@ -1,0 +1,1 @@
+"""Decisions from a posterior: response curves, counterfactual plans and the recommended budget."""

@@ -1,0 +1,1 @@
+"""Inference: MAP + Laplace, the sampling methods (a registry), diagnostics and the typed posterior."""

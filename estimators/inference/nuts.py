@@ -1,0 +1,149 @@
+"""NUTS from the MAP, sampled to a quality bar (``inference=nuts``, the reference).
+
+Per dataset (or per block of ``inference.lockstep`` datasets advancing together):
+
+1. chains start from Laplace draws around the MAP (``init_scale`` x a Laplace draw), and the
+   mass matrix is the Laplace covariance (dense by default);
+2. warm-up: ``warmup`` iterations of numpyro's NUTS kernel (``numpyro.infer.hmc.hmc``), with
+   dual-averaging step-size adaptation; the mass matrix stays the Laplace covariance unless
+   ``adapt_mass`` asks for Stan's windowed adaptation;
+3. draws in chunks of ``chunk`` per chain: after at least ``min_draws``, each chunk ends with a
+   check of the quality bar on every channel's ROI (rank-normalised split R-hat <=
+   ``target_rhat`` and bulk ESS >= ``target_ess``); sampling stops when it holds or at ``draws``
+   per chain. A fit that misses the bar keeps its draws and is flagged by the caller.
+
+One compiled program runs ``chunk`` kernel steps (warm-up and draws alike: the kernel itself
+knows when warm-up ends) and derives each draw's ROI, share, lag and response scale, so every
+dataset and every run length reuse it. Blocks hold real datasets only: a short last block runs
+with a program of its own size, never with fillers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from functools import lru_cache, partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer.hmc import hmc
+
+from estimators.inference import laplace as L
+from estimators.inference.diagnostics import ess_bulk, rhat_bulk
+from estimators.inference.methods import Draws, pad_draws, register
+from estimators.model.spec import CalibrationSpec, FitSpec
+
+
+def warmup_iterations(spec: FitSpec) -> int:
+    """Warm-up iterations, rounded up to whole chunks (the kernel adapts during exactly these)."""
+    inf = spec.inference
+    return -(-inf.warmup // inf.chunk) * inf.chunk
+
+
+@lru_cache(maxsize=16)
+def _programs(spec: FitSpec, fns_key, block: int):
+    """``(init, step)`` programs for blocks of ``block`` datasets x ``chains`` chains."""
+    fns = L.model_fns_of(fns_key)
+    inf = spec.inference
+    gen = lambda data: partial(L.potential, d=data, fns=fns, spec=spec.model, priors=spec.priors)
+    init_kernel, sample_kernel = hmc(potential_fn_gen=gen, algo="NUTS")
+    n_warm = warmup_iterations(spec)
+
+    def init_one(key, lap: L.Laplace, d):
+        k_start, k_chain = jax.random.split(key)
+        eps = jax.random.normal(k_start, (inf.chains, fns.dim), lap.u.dtype)
+        if inf.init == "map":
+            starts = lap.u + inf.init_scale * eps @ lap.chol.T
+            inv_mass = lap.cov if inf.dense_mass else jnp.diag(lap.cov)
+        else:
+            starts = L.prior_centre(d, fns, spec.priors) + 0.1 * eps
+            inv_mass = jnp.eye(fns.dim, dtype=lap.u.dtype) if inf.dense_mass else jnp.ones(fns.dim, lap.u.dtype)
+
+        def chain(k, u0):
+            return init_kernel(u0, n_warm, step_size=0.5, inverse_mass_matrix=inv_mass,
+                               adapt_mass_matrix=inf.adapt_mass, dense_mass=inf.dense_mass,
+                               target_accept_prob=inf.target_accept, max_tree_depth=inf.max_tree_depth,
+                               model_args=(d,), rng_key=k)
+
+        return jax.vmap(chain)(jax.random.split(k_chain, inf.chains), starts)
+
+    def step_one(state, d):
+        def chain(s):
+            def body(s, _):
+                s = sample_kernel(s, model_args=(d,))
+                return s, (s.z, s.diverging, s.num_steps, s.accept_prob)
+            s, out = jax.lax.scan(body, s, None, length=inf.chunk)
+            per, mu_sum, c_sum = L.derive_many(out[0], d, fns, spec.model, spec.priors)
+            return s, out + (per, mu_sum, c_sum, s.adapt_state.step_size)
+        return jax.vmap(chain)(state)
+
+    return jax.jit(jax.vmap(init_one)), jax.jit(jax.vmap(step_one))
+
+
+def _blocks(n: int, size: int) -> list:
+    """Consecutive index blocks of ``size`` covering ``0..n-1``; the last may be shorter (no fillers)."""
+    return [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def meets_bar(u_roi: np.ndarray, bar: tuple) -> tuple[bool, np.ndarray, np.ndarray]:
+    """Whether ROI draws ``[C, D, K]`` (any monotone transform: ranks decide) meet ``(rhat, ess)``."""
+    r, e = rhat_bulk(u_roi), ess_bulk(u_roi)
+    return bool(np.all(r <= bar[0]) and np.all(e >= bar[1])), r, e
+
+
+@register("nuts")
+def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -> Draws:
+    """NUTS draws of every dataset, each run until its ROIs meet the quality bar (or the cap)."""
+    inf = spec.inference
+    spec = replace(spec, calibration=CalibrationSpec())      # calibration lives in the data
+    fns = L.model_fns_of(fns_key)
+    roi_idx = np.array([i for i, lab in enumerate(fns.labels) if lab.startswith("roi[")])
+    mask = np.asarray(batch.data.channel_mask) > 0
+    n = keys.shape[0]
+    n_warm = warmup_iterations(spec)
+    per_ds = [None] * n
+    seconds = np.zeros(n)
+    done = 0
+    for idx in _blocks(n, inf.lockstep):
+        init, step = _programs(spec, fns_key, len(idx))
+        t0 = time.perf_counter()
+        data = L.take(batch.data, idx)
+        state = init(keys[idx], L.take(lap, idx), data)
+        for _ in range(n_warm // inf.chunk):
+            state, _ = step(state, data)
+        chunks = []
+        while True:
+            state, out = step(state, data)
+            chunks.append(jax.device_get(out))
+            n_draws = len(chunks) * inf.chunk
+            if n_draws >= inf.draws:
+                break
+            if n_draws < inf.min_draws or not inf.adaptive:
+                continue
+            z = np.concatenate([c[0] for c in chunks], axis=2)               # [b, C, D, P]
+            if all(meets_bar(z[j][..., roi_idx[mask[i]]], inf.bar)[0] for j, i in enumerate(idx)):
+                break
+        dt = (time.perf_counter() - t0) / len(idx)
+        cat = lambda pos: np.concatenate([c[pos] for c in chunks], axis=2)    # draw axis of [b, C, D, ...]
+        z, div, steps, acc = cat(0), cat(1), cat(2), cat(3)
+        params = {k: np.concatenate([c[4][0][k] for c in chunks], axis=2) for k in chunks[0][4][0]}
+        share, lag, beta = (np.concatenate([c[4][i][:] for c in chunks], axis=2) for i in (1, 2, 3))
+        n_total = inf.chains * z.shape[2]
+        mu = sum(c[5] for c in chunks).sum(1) / n_total                      # [b, T]
+        contrib = sum(c[6] for c in chunks).sum(1) / n_total                 # [b, T, K]
+        step_size = chunks[-1][7]                                           # [b, C]
+        for j, i in enumerate(idx):
+            per_ds[i] = dict(u=z[j], params={k: v[j] for k, v in params.items()}, share=share[j], lag=lag[j],
+                             beta=beta[j], mu=mu[j], contrib=contrib[j], div=div[j], steps=steps[j], acc=acc[j],
+                             step_size=step_size[j])
+            seconds[i] = dt
+        done += len(idx)
+        if progress:
+            progress(done)
+    pad = lambda name, fill=np.nan: pad_draws([np.asarray(r[name]) for r in per_ds], fill)
+    return Draws(
+        u=pad("u"), params={k: pad_draws([r["params"][k] for r in per_ds], np.nan) for k in per_ds[0]["params"]},
+        share=pad("share"), lag_days=pad("lag"), beta=pad("beta"),
+        mu_mean=np.stack([r["mu"] for r in per_ds]), contrib_mean=np.stack([r["contrib"] for r in per_ds]),
+        n_draws=np.array([r["u"].shape[1] for r in per_ds]), diverging=pad("div", False), num_steps=pad("steps", 0),
+        accept_prob=pad("acc"), step_size=np.stack([r["step_size"] for r in per_ds]), seconds=seconds, sampled=True)

@@ -1,0 +1,336 @@
+"""The study's steps for one shard: simulate -> experiments -> batch -> fit -> analyse -> score.
+
+Each step is a function over typed records and is vectorised over the shard's datasets: the
+worlds and panels come from one simulator call, every lift test's replay and readout from one
+call, the baseline fits from one batch and the calibrated fits of every arm from another, the
+posterior analysis (counterfactual plans and budget recommendations) of each batch from one
+call, and the truth's side of every metric from one call. :func:`run_shard` chains them.
+
+A fit's id is ``<dataset id>/<arm>``; its key is ``fold_in(fit_root, crc32(fit id))``, so no
+result depends on the shard layout, the batch, ``jobs`` or the arms fitted beside it.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import jax
+import numpy as np
+import pandas as pd
+
+from common.records import Dataset
+from estimators.decisions.analysis import Analysis, analyse
+from estimators.evidence.eqs import EqsSpec, model_view, score
+from estimators.evidence.strategies import Selection, apply
+from estimators.inference.posterior import Posterior, fit, flat_draws
+from estimators.model.batch import ModelBatch, build_batch, pad_sizes
+from estimators.model.data import Observed, observed_from_dataset
+from estimators.model.spec import FitSpec
+from experiments import metrics as M
+from experiments.layout import Arm, Shard, experiment_key, fit_root, tag, truth_key
+from simulate import response as R
+from simulate.core import simulate_truths
+from simulate.lifttests import LiftSpec, panel_of, plan_batch, records, run_designs
+from simulate.truth import Truth
+
+PLAN_FACTORS = (0.5, 1.5)     # each channel alone
+ALL_FACTORS = (0.75, 1.25)    # all channels together
+
+
+def plans(n_k: int, n_pad: int | None = None) -> np.ndarray:
+    """Spend multipliers of the counterfactual plans, ``[P, K]`` (``P = 2K + 2``; padded channels 1)."""
+    n_pad = n_pad or n_k
+    rows = []
+    for k in range(n_k):
+        for f in PLAN_FACTORS:
+            r = np.ones(n_pad)
+            r[k] = f
+            rows.append(r)
+    rows += [np.concatenate([np.full(n_k, f), np.ones(n_pad - n_k)]) for f in ALL_FACTORS]
+    return np.array(rows)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything static a shard needs."""
+
+    root: object             # root PRNG key
+    worlds: dict             # name -> WorldSpec
+    lift_good: LiftSpec
+    lift_bad: LiftSpec
+    bad_share: dict          # scenario -> share of bad tests
+    base_spec: FitSpec       # calibration none
+    cal_spec: FitSpec        # the study's calibration
+    eqs: EqsSpec
+    n_channels: int          # channel pad: the most channels of any world in the study
+    bounds: tuple            # planning bounds, multiples of historical spend
+    analysis_draws: int = 250
+    readout: str = "panel"
+
+
+class SimBatch(NamedTuple):
+    """The shard's datasets and their truth (truth-major; ``N`` datasets)."""
+
+    world: str
+    dataset: Dataset
+    truth: Truth
+    truth_number: np.ndarray   # [N]
+    observed: list             # N :class:`Observed`
+
+
+class ExperimentSet(NamedTuple):
+    """Per dataset, per scenario: the observable tests and their hidden side."""
+
+    tests: list                # N dicts scenario -> [LiftTest]
+    hidden: list               # N dicts scenario -> [LiftTestTruth]
+
+
+class FitSet(NamedTuple):
+    """One batch of fits: which dataset and arm each fit is, what it used, and its results."""
+
+    index: list                # dataset index of each fit
+    arms: list                 # Arm of each fit
+    selections: list           # Selection of each fit (None for the baseline)
+    batch: ModelBatch
+    post: Posterior
+    analysis: Analysis
+
+
+class TruthView(NamedTuple):
+    """The truth's side of every metric, per dataset (``K`` real channels)."""
+
+    roi: np.ndarray            # [N, K]
+    contrib: np.ndarray        # [N, K] over the fitted weeks
+    total_true: np.ndarray     # [N, P] baseline + media over the fitted weeks under each plan
+    delta_true: np.ndarray     # [N, P] media change from the observed plan
+    b_star: np.ndarray         # [N, K]
+    r_star: np.ndarray         # [N, K] true weekly response at the optimum
+    response: R.ResponseParams  # [N, K]
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- simulate -----------------------------------------------------------------------------------
+def simulate_step(ctx: Context, shard: Shard) -> SimBatch:
+    """Every truth of the shard with all its replicates, in one batched simulator call."""
+    spec = ctx.worlds[shard.world]
+    numbers = list(range(shard.first_truth, shard.first_truth + shard.n_truths))
+    keys = jax.numpy.stack([truth_key(ctx.root, shard.world, t) for t in numbers])
+    ds, tr = simulate_truths(keys, spec, shard.replicates, [f"{shard.world}-t{t:03d}" for t in numbers])
+    obs = [observed_from_dataset(ds, i) for i in range(len(ds.dataset_ids))]
+    return SimBatch(shard.world, ds, tr, np.repeat(numbers, shard.replicates), obs)
+
+
+# --- experiments --------------------------------------------------------------------------------
+def experiments_step(ctx: Context, sim: SimBatch) -> ExperimentSet:
+    """Good and bad tests of every dataset (one replay call per design) and the scenario mixtures."""
+    spec = ctx.worlds[sim.world]
+    panel = panel_of(sim.dataset, sim.truth, spec)
+    n = len(sim.observed)
+    ids, reps = sim.dataset.dataset_ids, sim.truth.replicate
+    out = {}
+    for design, lspec, suffix in (("good", ctx.lift_good, "-g"), ("bad", ctx.lift_bad, "-b")):
+        keys = [experiment_key(ctx.root, sim.world, int(sim.truth_number[i]), int(reps[i]), design) for i in range(n)]
+        owners, designs, z = plan_batch(keys, panel, lspec, readout=ctx.readout)
+        reads = run_designs(panel, owners, designs, lspec, ctx.readout, z)
+        tests, hidden = records(reads, owners, designs, lspec, panel, sim.dataset.channel_names,
+                                [f"{ids[i]}{suffix}" for i in owners], ctx.readout)
+        per = [([], []) for _ in range(n)]
+        for i, t, h in zip(owners, tests, hidden):
+            per[i][0].append(t)
+            per[i][1].append(h)
+        out[design] = per
+    all_tests, all_hidden = [], []
+    for i in range(n):
+        (good, good_h), (bad, bad_h) = out["good"][i], out["bad"][i]
+        if len(good) != len(bad):
+            raise ValueError("lift.tests_per_channel must match between the good and bad designs")
+        u = np.asarray(jax.random.uniform(experiment_key(ctx.root, sim.world, int(sim.truth_number[i]),
+                                                         int(reps[i]), "mix"), (len(good),)))
+        t_sc, h_sc = {}, {}
+        for sc, share in ctx.bad_share.items():
+            pick = u < share
+            t_sc[sc] = [b if p else g for g, b, p in zip(good, bad, pick)]
+            h_sc[sc] = [b if p else g for g, b, p in zip(good_h, bad_h, pick)]
+        all_tests.append(t_sc)
+        all_hidden.append(h_sc)
+    return ExperimentSet(all_tests, all_hidden)
+
+
+# --- batch, fit, analyse ------------------------------------------------------------------------
+def batch_step(ctx: Context, observed: Sequence[Observed], tests, spec: FitSpec, fit_ids) -> ModelBatch:
+    """Scale and pad the fits' data; pad sizes come from the data (bucketed), never from config."""
+    obs = [o._replace(dataset_id=f) for o, f in zip(observed, fit_ids)]
+    # Only M2 puts tests in the likelihood; M1 folds them into the ROI prior, so its batches
+    # (like the uncalibrated ones) carry no test rows.
+    m2 = spec.calibration.method == "m2"
+    pads = pad_sizes(obs, tests if m2 else None, spec.model.period_days)
+    pads["n_channels"] = max(pads["n_channels"], ctx.n_channels)
+    return build_batch(obs, tests, spec, **pads)
+
+
+def fit_step(ctx: Context, batch: ModelBatch, spec: FitSpec) -> Posterior:
+    return fit(fit_root(ctx.root), batch, spec)
+
+
+def analyse_step(ctx: Context, batch: ModelBatch, post: Posterior, n_k: int) -> Analysis:
+    spec = ctx.base_spec.model
+    return analyse(post, batch, plans(n_k, batch.data.channel_mask.shape[1]), ctx.bounds, max_lag=spec.max_lag,
+                   pre_sample=spec.pre_sample, draws=ctx.analysis_draws)
+
+
+def fit_set(ctx: Context, sim: SimBatch, index, arms, selections, spec: FitSpec, label: str) -> FitSet:
+    """Batch, fit and analyse the fits ``(dataset index, arm, selection)`` in one batch."""
+    t0 = time.time()
+    fit_ids = [f"{sim.dataset.dataset_ids[k]}/{a.name}" for k, a in zip(index, arms)]
+    tests = [s.tests if s is not None else [] for s in selections]
+    batch = batch_step(ctx, [sim.observed[k] for k in index], tests, spec, fit_ids)
+    post = fit_step(ctx, batch, spec)
+    an = analyse_step(ctx, batch, post, len(sim.dataset.channel_names))
+    _log(f"  [{sim.world}] {label}: {len(index)} fits in {time.time() - t0:.1f}s")
+    return FitSet(list(index), list(arms), list(selections), batch, post, an)
+
+
+# --- evidence -----------------------------------------------------------------------------------
+def eqs_step(ctx: Context, sim: SimBatch, base: FitSet, exps: ExperimentSet) -> list:
+    """EQS of every test against its dataset's baseline posterior: ``N`` dicts scenario -> scores."""
+    level = ctx.eqs.interval
+    names = sim.dataset.channel_names
+    out = []
+    for pos, k in enumerate(base.index):
+        roi = flat_draws(base.post.roi, base.post, pos)
+        lo, hi = np.quantile(roi, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+        lag = flat_draws(base.post.lag_days, base.post, pos).mean(0)
+        out.append({sc: score(t, model_view(t, names, lag, lo, hi), ctx.eqs) for sc, t in exps.tests[k].items()})
+    return out
+
+
+def select_step(ctx: Context, ids, exps: ExperimentSet, scores: list, arm: Arm, index) -> list:
+    """The selection of ``arm``'s strategy on each dataset ``index`` (keys from the dataset ids)."""
+    key = jax.random.fold_in(fit_root(ctx.root), tag("select/" + arm.name))
+    return [apply(arm.strategy, jax.random.fold_in(key, tag(ids[k])), exps.tests[k][arm.scenario],
+                  scores[k][arm.scenario], ctx.eqs) for k in index]
+
+
+# --- score --------------------------------------------------------------------------------------
+def truth_step(ctx: Context, sim: SimBatch) -> TruthView:
+    """The truth's side of every metric, every dataset in one call."""
+    tr, spec = sim.truth, ctx.worlds[sim.world]
+    n_fit = int(sim.dataset.n_train)
+    n_k = len(sim.dataset.channel_names)
+    totals = R.media_totals_under(tr, np.vstack([plans(n_k), np.ones((1, n_k))]), n_fit, spec.burn_in_weeks)
+    media, now = totals[:, :-1], totals[:, -1:]
+    base = tr.baseline[:, :n_fit].sum(1, keepdims=True)
+    p = R.params_of(tr)
+    return TruthView(roi=tr.roi, contrib=tr.contributions[:, :n_fit].sum(1), total_true=base + media,
+                     delta_true=media - now, b_star=tr.optimal_allocation,
+                     r_star=R.response_at(p, tr.optimal_allocation), response=p)
+
+
+def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.DataFrame:
+    """One row per fit: ids, every registered metric, per-channel estimates, diagnostics."""
+    n_k = len(sim.dataset.channel_names)
+    an, post = fs.analysis, fs.post
+    k = np.asarray(fs.index)
+    n_fit = int(sim.dataset.n_train)
+    b_hat = an.allocation[:, :n_k]
+    p = R.ResponseParams(*(np.asarray(a)[k] for a in truth.response))
+    if not np.allclose(an.budget, sim.truth.reference_budget[k], rtol=1e-6):
+        raise AssertionError("the model's budget (mean weekly spend) differs from the truth's reference budget")
+    x = M.ScoreInputs(
+        roi_hat=an.roi_mean[:, :n_k], roi_q05=an.roi_q05[:, :n_k], roi_q95=an.roi_q95[:, :n_k],
+        contrib_hat=an.contribution_total[:, :n_k], kpi_hat=post.kpi_mean[:, : sim.dataset.kpi.shape[1]],
+        total_hat=an.fitted_kpi_total[:, None] + an.plan_media - an.media_now[:, None],
+        delta_hat=an.plan_media - an.media_now[:, None], b_hat=b_hat,
+        roi=truth.roi[k], contrib=truth.contrib[k], kpi=sim.dataset.kpi[k], total_true=truth.total_true[k],
+        delta_true=truth.delta_true[k], b_star=truth.b_star[k], r_hat=R.response_at(p, b_hat),
+        r_star=truth.r_star[k], n_fit=n_fit)
+    values = M.evaluate(x)
+    d = post.diagnostics
+    rows = []
+    for j, (i, arm) in enumerate(zip(fs.index, fs.arms)):
+        sel = fs.selections[j]
+        row = {"dataset_id": sim.dataset.dataset_ids[i], "world": sim.world, "truth_id": sim.truth.truth_ids[i],
+               "replicate": int(sim.truth.replicate[i]), "scenario": arm.scenario, "strategy": arm.strategy,
+               "arm": arm.name, "calibration": post.calibration, "inference": post.method}
+        row.update({m: float(v[j]) for m, v in values.items()})
+        row.update({"roi_hat": x.roi_hat[j].tolist(), "roi_q05": x.roi_q05[j].tolist(),
+                    "roi_q95": x.roi_q95[j].tolist(), "roi_true": x.roi[j].tolist(),
+                    "allocation_hat": b_hat[j].tolist(),
+                    "divergences": int(d.divergences[j]), "rhat_max": float(d.rhat_max[j]),
+                    "ess_bulk_min": float(d.ess_bulk_min[j]),
+                    "rhat_roi_max": float(np.nanmax(d.rhat_roi[j])) if post.method == "nuts" else float("nan"),
+                    "ess_roi_min": float(np.nanmin(d.ess_bulk_roi[j])) if post.method == "nuts" else float("nan"),
+                    "draws_per_chain": int(d.n_draws[j]), "mean_leapfrog_steps": float(d.mean_steps[j]),
+                    "fit_seconds": float(d.seconds[j]), "quality_ok": bool(d.quality_ok[j]),
+                    "quality": d.quality[j], "n_tests_used": len(sel.tests) if sel is not None else 0,
+                    "status": "ok" if (d.quality_ok[j] or post.method != "nuts") else "below_quality_bar"})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def eqs_rows(sim: SimBatch, exps: ExperimentSet, scores: list, base: FitSet, cal: FitSet | None) -> pd.DataFrame:
+    """Every experiment: its EQS, the realised error of its readout, and what each arm did with it."""
+    names = list(sim.dataset.channel_names)
+    tr = sim.truth
+    base_err = {k: np.abs(base.analysis.roi_mean[p, :len(names)] - tr.roi[k]) / tr.roi[k]
+                for p, k in enumerate(base.index)}
+    chosen = {}
+    if cal is not None:
+        for j, (k, a) in enumerate(zip(cal.index, cal.arms)):
+            chosen[(k, a.scenario, a.strategy)] = (cal.selections[j], cal.analysis.roi_mean[j, :len(names)])
+    rows = []
+    for k in range(len(sim.observed)):
+        for sc, tests in exps.tests[k].items():
+            s = scores[k][sc]
+            arms = [(st, v) for (kk, scn, st), v in chosen.items() if kk == k and scn == sc]
+            for n_t, (t, h) in enumerate(zip(tests, exps.hidden[k][sc])):
+                c = names.index(t.channel)
+                row = {"dataset_id": sim.dataset.dataset_ids[k], "world": sim.world, "truth_id": tr.truth_ids[k],
+                       "scenario": sc, "test_id": t.test_id, "channel": t.channel,
+                       "eqs_uncertainty": s.uncertainty[n_t], "eqs_alignment": s.alignment[n_t],
+                       "eqs_holdout": s.holdout[n_t], "eqs_model": s.model[n_t], "eqs_total": s.total[n_t],
+                       "eqs_tier": str(s.tier[n_t]), "failure_modes": ";".join(h.failure_modes),
+                       "bad_design": bool(h.failure_modes), "iroas": t.iroas, "true_roi": float(tr.roi[k, c]),
+                       "iroas_error": t.iroas / float(tr.roi[k, c]) - 1.0,
+                       "lift_error": (t.lift - h.target_lift) / abs(h.target_lift),
+                       "lift_z": (t.lift - h.true_lift) / t.lift_se,
+                       "base_channel_roi_error": float(base_err[k][c])}
+                for strat, (sel, roi_hat) in arms:
+                    used = bool(sel.used[n_t])
+                    err = abs(roi_hat[c] - tr.roi[k, c]) / tr.roi[k, c]
+                    row[f"used_{strat}"] = used
+                    row[f"channel_tests_used_{strat}"] = int(sum(x.channel == t.channel for x in sel.tests))
+                    row[f"channel_error_change_{strat}"] = (err - base_err[k][c]) if used else np.nan
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- the chain ----------------------------------------------------------------------------------
+def run_shard(ctx: Context, shard: Shard, arms: tuple, mixed_arms: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All fits of one shard; returns ``(fits rows, eqs rows)``."""
+    t0 = time.time()
+    sim = simulate_step(ctx, shard)
+    exps = experiments_step(ctx, sim)
+    n = len(sim.observed)
+    base = fit_set(ctx, sim, range(n), [Arm("none", "none")] * n, [None] * n, ctx.base_spec, "baseline")
+    scores = eqs_step(ctx, sim, base, exps)
+    mixed_idx = [k for k in range(n) if sim.truth.replicate[k] == shard.mixed_rep
+                 and sim.truth_number[k] - shard.first_truth < shard.mixed_truths]
+    index, arm_of, sels = [], [], []
+    for arm in tuple(arms) + tuple(mixed_arms):
+        idx = mixed_idx if arm in mixed_arms else list(range(n))
+        index += idx
+        arm_of += [arm] * len(idx)
+        sels += select_step(ctx, sim.dataset.dataset_ids, exps, scores, arm, idx)
+    cal = fit_set(ctx, sim, index, arm_of, sels, ctx.cal_spec, "calibrated arms") if index else None
+    truth = truth_step(ctx, sim)
+    fits = pd.concat([score_step(ctx, sim, truth, fs) for fs in (base, cal) if fs is not None], ignore_index=True)
+    fits.insert(fits.columns.get_loc("scenario"), "shard", shard.shard_id)
+    fits["ordinal"] = np.arange(len(fits))
+    _log(f"  [{shard.shard_id}] done in {time.time() - t0:.1f}s")
+    return fits, eqs_rows(sim, exps, scores, base, cal)
