@@ -1,28 +1,30 @@
-"""``make bench``: this harness against PyMC-Marketing, side by side, plus the harness's own sweep.
+"""``make bench``: this harness against PyMC-Marketing, the harness's own throughput, and the study targets.
 
-    python benchmarks/bench.py [--quick] [--out results/bench/<date>] [--peer-python .venv-pymc/bin/python]
+    python benchmarks/bench.py [--quick] [--out results/bench/<date>] [--studies all|quick|none]
 
-Three parts, one run, one machine:
+Four parts, one run, one machine (medians throughout):
 
-1. **Peer, A/B.** ``--peer-datasets`` well-specified simulated datasets (fashion / home_goods
-   alternating, 156 weeks, every week fitted) are written as ``python -m simulate`` folders and
-   fitted twice each, alternating which goes first so machine drift cancels: by this harness
-   (NUTS, batch of one, ``--chains`` x ``--warmup`` x ``--draws``, chains started from the MAP's
-   Laplace draws) and by ``benchmarks/pymc_mmm.py`` in its own environment (PyMC-Marketing's
-   ``MMM`` with its defaults: geometric adstock, logistic saturation, 3 yearly Fourier
-   harmonics, the data's controls plus a linear trend, its default sampler). Same chains,
-   warm-up and draws on both sides. Reported per model: compile and sampling wall time apart,
-   ROI error against the truth, 90% coverage, min bulk ESS of the ROIs per sampling second.
-2. **Harness sweep.** Models per minute for NUTS (``--sweep-warmup`` x ``--sweep-draws``, the
-   study's setting) and the fast path at batch sizes ``--sizes``; a plain per-model loop of
-   numpyro ``MCMC.run`` at the same setting; fast-vs-NUTS ROI gaps on the largest batch.
-3. **Profile.** Seconds per log-density gradient (one lane, and per lane when vmapped), leapfrog
-   steps per draw, and from them the floor ``gradients x cost`` that sampling cannot beat, set
-   against the measured NUTS time.
+1. **Peer, A/B, time to the quality bar.** ``--peer-datasets`` well-specified simulated datasets
+   (fashion / home_goods alternating, 156 weeks, every week fitted), written as ``python -m
+   simulate`` folders and fitted by both sides in alternating order so machine drift cancels.
+   Ours: NUTS from the MAP sampled until every channel's ROI has rank-normalised R-hat <= 1.01 and
+   bulk ESS >= 400 (the default ``inference=nuts``); compilation is counted once for the shape, as
+   a study counts it: a model's time is its fit plus the compile time divided by the number of
+   datasets. Peer: ``benchmarks/pymc_mmm.py`` (PyMC-Marketing's ``MMM`` with its defaults, its
+   default sampler, 4 x 1,000 + 1,000) in its own environment; its ROI R-hat and ESS are read
+   from its draws. When its full default run does not reach the bar, its time is that full run
+   (model build, compile and sampling; interpreter start-up and imports excluded) and the report
+   says so. The key figure is ``peer.median.speedup_time_to_quality``.
+2. **Harness throughput.** Models per minute of the fast path by batch size and of NUTS to the
+   bar (compile excluded, reported apart); the share of NUTS fits that meet the bar.
+3. **Profile.** Seconds per log-density gradient (per lane at 1 and 4 lanes) and leapfrog steps
+   per draw, so that the measured NUTS time can be set against its floor ``gradients x cost``.
+4. **Study targets** (``--studies``), each in a fresh process with a cold compilation cache:
+   ``python -m experiments.study`` (the quick study ``make study`` runs),
+   ``study=eqs_1241 inference=fast`` and ``study=eqs_1241`` (NUTS at the bar): wall seconds,
+   share of fits at the bar, peak resident memory of the whole process tree.
 
-Writes ``<out>/bench.json`` and ``<out>/bench.md`` (medians; the machine it ran on). Without the
-peer environment (``make bench`` creates it when Python 3.12 is available) part 1 is skipped and
-the report says so.
+Writes ``<out>/bench.json`` and ``<out>/bench.md``.
 """
 from __future__ import annotations
 
@@ -32,29 +34,25 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_estimator import bench_batched, bench_loop, datasets, gaps  # noqa: E402
-from harness.jaxcache import enable_cache  # noqa: E402
-from harness.manifest import git_revision, package_versions  # noqa: E402
-
-
-def peak_mb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024.0
+PAD = dict(n_channels=6, n_controls=1, n_tests=0)   # one compiled program for 5- and 6-channel worlds
 
 
 def machine() -> dict:
+    import jax
+
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -68,10 +66,62 @@ def machine() -> dict:
             "python": platform.python_version(), "jax_backend": jax.default_backend()}
 
 
-# --- part 1: the peer --------------------------------------------------------------------------
+class TreeRSS:
+    """Peak resident memory of a process and all its descendants, sampled every 0.2 s from /proc."""
 
-def write_peer_datasets(n: int, seed: int, folder: Path):
-    """``n`` well-specified datasets written as simulate folders; returns (observed, truth ROI, dirs)."""
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _tree(pid: int) -> list:
+        out, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            try:
+                for task in os.listdir(f"/proc/{p}/task"):
+                    todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
+            except OSError:
+                pass
+        return out
+
+    def _run(self):
+        while not self._stop.is_set():
+            total = 0
+            for p in self._tree(self.pid):
+                try:
+                    for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1]) * 1024
+                except OSError:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def self_peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def datasets(n: int, seed: int, folder: Path | None = None):
+    """``n`` well-specified datasets alternating fashion / home_goods; optionally written as simulate folders.
+
+    Returns ``(observed, true ROI, folders)``.
+    """
+    import jax
     import yaml
 
     from estimators.model.data import observed_from_dataset
@@ -79,7 +129,7 @@ def write_peer_datasets(n: int, seed: int, folder: Path):
     from simulate.core import simulate
     from simulate.io import write_dataset
 
-    out = []
+    per = {}
     for j, name in enumerate(("fashion", "home_goods")):
         m = (n + 1 - j) // 2
         if m == 0:
@@ -87,12 +137,15 @@ def write_peer_datasets(n: int, seed: int, folder: Path):
         spec = world_spec(yaml.safe_load((ROOT / f"conf/world/{name}.yaml").read_text()))
         spec = dataclasses.replace(spec, confounding=0.0, collinearity=0.0, misspecification=0.0,
                                    unobserved_driver=0.0)
-        ds, tr = simulate(jax.random.key(seed + 100 + j), spec, n_datasets=m)
-        for i in range(m):
-            d = write_dataset(folder, ds, tr, i, [], [])
-            out.append((i * 2 + j, observed_from_dataset(ds, i, holdout=False), np.asarray(tr.roi[i]), d))
-    out.sort(key=lambda r: r[0])
-    return [r[1] for r in out], [r[2] for r in out], [r[3] for r in out]
+        per[name] = simulate(jax.random.key(seed + 100 + j), spec, n_datasets=m)
+    obs, roi, dirs = [], [], []
+    for i in range(n):
+        ds, tr = per["fashion" if i % 2 == 0 else "home_goods"]
+        k = i // 2
+        obs.append(observed_from_dataset(ds, k, holdout=False))
+        roi.append(np.asarray(tr.roi[k]))
+        dirs.append(write_dataset(folder, ds, tr, k, [], []) if folder is not None else None)
+    return obs, roi, dirs
 
 
 def roi_scores(mean, q05, q95, truth) -> dict:
@@ -102,74 +155,65 @@ def roi_scores(mean, q05, q95, truth) -> dict:
             "coverage90": float(cover.mean()), "covered": cover.tolist()}
 
 
-PAD = dict(n_channels=6, n_controls=1, n_tests=0)   # one compiled program for 5- and 6-channel worlds
-
+# --- part 1: the peer ---------------------------------------------------------------------------
 
 def ours_one(obs, truth, spec, key) -> dict:
-    from estimators.model.batch import build_batch
     from estimators.inference.posterior import fit, summarise
+    from estimators.model.batch import build_batch
 
     batch = build_batch([obs], None, spec, **PAD)
     t0 = time.perf_counter()
     post = fit(key, batch, spec)
     sec = time.perf_counter() - t0
-    s = summarise(post)
-    k = len(truth)
-    d = post.diagnostics
-    ess = np.asarray(d.ess_bulk_roi[0, :k])
-    return {"sample_seconds": sec, **roi_scores(s.roi_mean[0, :k], s.roi_q05[0, :k], s.roi_q95[0, :k], truth),
-            "roi_mean": s.roi_mean[0, :k].tolist(), "divergences": int(d.divergences[0]),
-            "max_rhat": float(d.rhat_max[0]), "ess_bulk_roi_min": float(ess.min()),
-            "ess_roi_per_second": float(ess.min() / sec), "mean_leapfrog_steps": float(d.mean_steps[0])}
+    s, d, k = summarise(post), post.diagnostics, len(truth)
+    return {"fit_seconds": sec, **roi_scores(s.roi_mean[0, :k], s.roi_q05[0, :k], s.roi_q95[0, :k], truth),
+            "quality_ok": bool(d.quality_ok[0]), "draws_per_chain": int(d.n_draws[0]),
+            "rhat_roi_max": float(np.nanmax(d.rhat_roi[0, :k])), "ess_bulk_roi_min": float(np.nanmin(d.ess_bulk_roi[0, :k])),
+            "divergences": int(d.divergences[0]), "mean_leapfrog_steps": float(d.mean_steps[0])}
 
 
-def peer_one(python: str, folder: Path, out: Path, chains: int, warmup: int, draws: int, seed: int,
-             max_lag: int, truth) -> dict:
+def peer_one(python: str, folder: Path, out: Path, a, max_lag: int, truth, bar) -> dict:
     cmd = [python, str(ROOT / "benchmarks" / "pymc_mmm.py"), "--data", str(folder), "--out", str(out),
-           "--chains", str(chains), "--tune", str(warmup), "--draws", str(draws), "--seed", str(seed),
-           "--max-lag", str(max_lag)]
+           "--chains", str(a.chains), "--tune", str(a.peer_warmup), "--draws", str(a.peer_draws),
+           "--seed", str(a.seed), "--max-lag", str(max_lag)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["failed"], "wall": wall}
     r = json.loads(out.read_text())
-    names = r["channels"]
-    roi = r["roi"]
-    mean = [roi[c]["mean"] for c in names]
-    sec = r["seconds"]
-    sample = float(sec.get("sample_nuts") or sec["sample"])
-    ess = float(r["diagnostics"]["ess_bulk_roi_min"])
-    return {"process_wall_seconds": wall, "build_seconds": sec.get("build"), "compile_seconds": sec.get("compile"),
-            "sample_seconds": sample, "fit_seconds": sec.get("fit"), "total_seconds": sec["total"],
-            "sampler": r.get("sampler"), "compile_cache": r.get("compile_cache"),
-            **roi_scores(mean, [roi[c]["q05"] for c in names], [roi[c]["q95"] for c in names], truth),
-            "roi_mean": mean, "divergences": r["diagnostics"]["divergences"],
-            "max_rhat": r["diagnostics"]["max_rhat"], "ess_bulk_roi_min": ess,
-            "ess_roi_per_second": ess / sample, "versions": r.get("versions")}
+    names, roi, sec, dg = r["channels"], r["roi"], r["seconds"], r["diagnostics"]
+    rhat = max(roi[c]["rhat"] for c in names)
+    ess = min(roi[c]["ess_bulk"] for c in names)
+    model_seconds = float(sec["build_model_only"]) + float(sec["fit"])
+    return {"process_wall_seconds": wall, "model_seconds": model_seconds, "compile_seconds": sec.get("compile"),
+            "sample_seconds": float(sec.get("sample_nuts") or sec["sample"]), "sampler": r.get("sampler"),
+            **roi_scores([roi[c]["mean"] for c in names], [roi[c]["q05"] for c in names],
+                         [roi[c]["q95"] for c in names], truth),
+            "quality_ok": bool(rhat <= bar[0] and ess >= bar[1]), "rhat_roi_max": rhat, "ess_bulk_roi_min": ess,
+            "divergences": dg["divergences"], "versions": r.get("versions"),
+            "compile_cache_warm": (r.get("compile_cache") or {}).get("warm")}
 
 
 def peer_part(a, key) -> dict:
-    from estimators.model.batch import build_batch
-    from estimators.inference.laplace import compile_only
+    import jax
+
     from estimators.inference.posterior import fit
+    from estimators.model.batch import build_batch
     from estimators.model.spec import FitSpec, InferenceSpec
 
     python = a.peer_python
     if not python or not Path(python).exists():
-        print(f"peer: no PyMC-Marketing environment at {python}; skipped (make bench creates it with Python 3.12)",
-              flush=True)
+        print(f"peer: no PyMC-Marketing environment at {python}; skipped (make bench creates it)", flush=True)
         return {"skipped": f"no peer environment at {python}"}
     folder = Path(a.work) / "peer_data"
     folder.mkdir(parents=True, exist_ok=True)
-    obs, truths, dirs = write_peer_datasets(a.peer_datasets, a.seed, folder)
-    spec = FitSpec(inference=InferenceSpec(method="nuts", chains=a.chains, warmup=a.warmup, draws=a.draws))
-    batch = build_batch([obs[0]], None, spec, **PAD)
-    compile_s = compile_only(batch, spec)
+    obs, truths, dirs = datasets(a.peer_datasets, a.seed, folder)
+    spec = FitSpec(inference=InferenceSpec(method="nuts", chains=a.chains)).validate()
+    bar = spec.inference.bar
     t0 = time.perf_counter()
-    fit(jax.random.fold_in(key, 10**6), batch, spec)   # untimed: loads the compiled program into this process
-    warm_s = time.perf_counter() - t0
-    print(f"peer: harness compile {compile_s:.1f} s, first (untimed) call {warm_s:.1f} s", flush=True)
+    fit(jax.random.fold_in(key, 0), build_batch([obs[0]], None, spec, **PAD), spec)    # compiles (cold cache)
+    first = time.perf_counter() - t0
     rows = []
     for i, (o, t, d) in enumerate(zip(obs, truths, dirs)):
         order = ("ours", "peer") if i % 2 == 0 else ("peer", "ours")
@@ -178,103 +222,184 @@ def peer_part(a, key) -> dict:
             if side == "ours":
                 row["ours"] = ours_one(o, t, spec, jax.random.fold_in(key, i))
             else:
-                row["peer"] = peer_one(python, d, Path(a.work) / f"peer_{i}.json", a.chains, a.warmup,
-                                       a.draws, a.seed, spec.model.max_lag, t)
-        ours, peer = row["ours"], row["peer"]
-        if "error" not in peer:
-            row["speedup_sampling"] = peer["sample_seconds"] / ours["sample_seconds"]
-            row["speedup_end_to_end"] = peer["process_wall_seconds"] / ours["sample_seconds"]
-        print(f"  {o.dataset_id}: ours {ours['sample_seconds']:.1f} s (ROI err {ours['roi_abs_rel_error_median']:.2f}, "
-              f"cov {ours['coverage90']:.2f}) | peer "
-              + (f"{peer['sample_seconds']:.1f} s sampling, {peer['process_wall_seconds']:.1f} s process "
-                 f"(ROI err {peer['roi_abs_rel_error_median']:.2f}, cov {peer['coverage90']:.2f})"
-                 if "error" not in peer else f"failed: {peer['error']}"), flush=True)
+                row["peer"] = peer_one(python, d, Path(a.work) / f"peer_{i}.json", a, spec.model.max_lag, t, bar)
         rows.append(row)
+        ours, peer = row["ours"], row["peer"]
+        print(f"  {o.dataset_id}: ours {ours['fit_seconds']:.2f} s (bar {'met' if ours['quality_ok'] else 'missed'}, "
+              f"{ours['draws_per_chain']} draws/chain) | peer " + (
+                  f"{peer['model_seconds']:.1f} s (bar {'met' if peer['quality_ok'] else 'missed'}: R-hat "
+                  f"{peer['rhat_roi_max']:.3f}, ESS {peer['ess_bulk_roi_min']:.0f})" if "error" not in peer
+                  else f"failed: {peer['error']}"), flush=True)
+    # Compile counted once for the shape: the first call's extra time over the same fit timed later.
+    compile_s = max(0.0, first - rows[0]["ours"]["fit_seconds"])
+    n = len(rows)
+    for r in rows:
+        r["ours"]["time_to_quality_seconds"] = r["ours"]["fit_seconds"] + compile_s / n
+        if "error" not in r["peer"]:
+            r["speedup_time_to_quality"] = r["peer"]["model_seconds"] / r["ours"]["time_to_quality_seconds"]
+            r["speedup_steady_state"] = r["peer"]["model_seconds"] / r["ours"]["fit_seconds"]
     ok = [r for r in rows if "error" not in r["peer"]]
     med = lambda xs: float(np.median(xs)) if len(xs) else None
     pool = lambda side, f: [x for r in ok for x in r[side][f]]
     return {
-        "settings": {"chains": a.chains, "warmup": a.warmup, "draws": a.draws, "datasets": len(rows)},
-        "harness_compile_seconds": compile_s, "harness_first_call_seconds": warm_s,
-        "rows": rows,
+        "settings": {"chains": a.chains, "datasets": n, "peer_warmup": a.peer_warmup, "peer_draws": a.peer_draws,
+                     "quality_bar": {"rhat_max": bar[0], "ess_bulk_min": bar[1]}},
+        "harness_compile_seconds": compile_s, "rows": rows,
+        "peer_reaches_bar": [r["peer"]["quality_ok"] for r in ok],
         "median": {
-            "ours_sample_seconds": med([r["ours"]["sample_seconds"] for r in ok]),
+            "speedup_time_to_quality": med([r["speedup_time_to_quality"] for r in ok]),
+            "speedup_steady_state": med([r["speedup_steady_state"] for r in ok]),
+            "ours_time_to_quality_seconds": med([r["ours"]["time_to_quality_seconds"] for r in rows]),
+            "ours_fit_seconds": med([r["ours"]["fit_seconds"] for r in rows]),
+            "peer_model_seconds": med([r["peer"]["model_seconds"] for r in ok]),
             "peer_sample_seconds": med([r["peer"]["sample_seconds"] for r in ok]),
-            "peer_compile_seconds": med([r["peer"]["compile_seconds"] or np.nan for r in ok]),
             "peer_process_seconds": med([r["peer"]["process_wall_seconds"] for r in ok]),
-            "speedup_sampling": med([r["speedup_sampling"] for r in ok]),
-            "speedup_end_to_end": med([r["speedup_end_to_end"] for r in ok]),
-            "ours_roi_error": med(pool("ours", "roi_abs_rel_error")),
-            "peer_roi_error": med(pool("peer", "roi_abs_rel_error")),
+            "ours_roi_error": med(pool("ours", "roi_abs_rel_error")) if ok else None,
+            "peer_roi_error": med(pool("peer", "roi_abs_rel_error")) if ok else None,
             "ours_coverage90": float(np.mean(pool("ours", "covered"))) if ok else None,
             "peer_coverage90": float(np.mean(pool("peer", "covered"))) if ok else None,
-            "ours_ess_per_second": med([r["ours"]["ess_roi_per_second"] for r in ok]),
-            "peer_ess_per_second": med([r["peer"]["ess_roi_per_second"] for r in ok]),
-            "peer_divergences": med([r["peer"]["divergences"] for r in ok]),
-            "peer_max_rhat": max([r["peer"]["max_rhat"] for r in ok], default=None),
-            "ours_max_rhat": max([r["ours"]["max_rhat"] for r in ok], default=None),
+            "ours_rhat_roi_max": max(r["ours"]["rhat_roi_max"] for r in rows),
+            "peer_rhat_roi_max": max((r["peer"]["rhat_roi_max"] for r in ok), default=None),
+            "ours_ess_bulk_roi_min": min(r["ours"]["ess_bulk_roi_min"] for r in rows),
+            "peer_ess_bulk_roi_min": min((r["peer"]["ess_bulk_roi_min"] for r in ok), default=None),
         },
-        "peer_peak_rss_mb": peak_mb(resource.RUSAGE_CHILDREN),
     }
 
 
-# --- part 3: the profile -----------------------------------------------------------------------
+# --- part 2 and 3: throughput and profile -------------------------------------------------------
 
-def gradient_cost(obs, spec, lanes=(1, 4, 32), steps=200) -> dict:
-    """Seconds per log-density gradient, timed as ``steps`` gradient steps inside one jitted scan."""
-    from estimators import inference as inf
+def throughput(a, key) -> dict:
+    import jax
+
+    from estimators.inference.posterior import fit, summarise
+    from estimators.model.batch import build_batch
+    from estimators.model.spec import FitSpec, InferenceSpec
+
+    sizes = [int(x) for x in a.sizes.split(",")]
+    obs, truths, _ = datasets(max(sizes + [a.nuts_datasets]), a.seed + 7)
+    out = {"fast": [], "nuts": None}
+    fast = FitSpec(inference=InferenceSpec(method="fast")).validate()
+    for b in sizes:
+        batch = build_batch(obs[:b], None, fast, **PAD)
+        t0 = time.perf_counter()
+        fit(key, batch, fast)
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(a.repeats):
+            t0 = time.perf_counter()
+            fit(key, batch, fast)
+            times.append(time.perf_counter() - t0)
+        med = float(np.median(times))
+        out["fast"].append({"batch": b, "seconds_median": med, "first_call_seconds": first,
+                            "models_per_minute": 60.0 * b / med})
+        print(f"  fast B={b:4d}: {60 * b / med:8.0f} models/min", flush=True)
+    nuts = FitSpec(inference=InferenceSpec(method="nuts", chains=a.chains)).validate()
+    batch = build_batch(obs[:a.nuts_datasets], None, nuts, **PAD)
+    fit(key, build_batch(obs[:1], None, nuts, **PAD), nuts)               # compile
+    t0 = time.perf_counter()
+    post = fit(key, batch, nuts)
+    sec = time.perf_counter() - t0
+    d = post.diagnostics
+    s_fast = summarise(fit(key, build_batch(obs[:a.nuts_datasets], None, fast, **PAD), fast))
+    s_nuts = summarise(post)
+    z = np.abs(s_fast.roi_mean - s_nuts.roi_mean) / s_nuts.roi_sd
+    z = z[np.isfinite(z)]
+    out["nuts"] = {"datasets": a.nuts_datasets, "seconds": sec, "models_per_minute": 60.0 * a.nuts_datasets / sec,
+                   "fit_seconds_median": float(np.median(d.seconds)), "share_quality_ok": float(np.mean(d.quality_ok)),
+                   "draws_per_chain_median": float(np.median(d.n_draws)),
+                   "mean_leapfrog_steps_median": float(np.median(d.mean_steps)),
+                   "divergences_total": int(d.divergences.sum())}
+    out["fast_vs_nuts"] = {"share_within_half_sd": float(np.mean(z <= 0.5)), "gap_in_nuts_sd_median": float(np.median(z))}
+    print(f"  NUTS to the bar: {out['nuts']['models_per_minute']:.1f} models/min, "
+          f"{100 * out['nuts']['share_quality_ok']:.0f}% at the bar", flush=True)
+    out["profile"] = profile(obs, nuts, post, key)
+    return out
+
+
+def profile(obs, spec, post, key) -> dict:
+    """Gradient cost per lane, and the floor gradients x cost of the NUTS fits just timed."""
+    import jax
+    import jax.numpy as jnp
+
+    from estimators.inference import laplace as L
+    from estimators.inference.nuts import warmup_iterations
     from estimators.model.batch import build_batch
 
-    batch = build_batch(obs[:1], None, spec, n_channels=6, n_tests=0)
-    fk = inf._fns_for(batch, spec)
-    fns = inf._FNS[fk]
-    d0 = jax.tree.map(lambda x: jax.numpy.asarray(x[0]), batch.data)
-    g = jax.grad(lambda u, d: inf._potential(u, d, fns, spec.model, spec.priors))
-    u0 = inf._map_program(inf._map_key(spec), fk)(batch.data).u[0]
-    out = {}
-    for n in lanes:
+    batch = build_batch(obs[:1], None, spec, **PAD)
+    fk = L.fns_for(batch, spec)
+    fns = L.model_fns_of(fk)
+    d0 = jax.tree.map(lambda x: jnp.asarray(x[0]), batch.data)
+    g = jax.grad(lambda u, d: L.potential(u, d, fns, spec.model, spec.priors))
+    u0 = jnp.asarray(L.laplace_batch(batch, spec, fk).u[0])
+    cost = {}
+    for n in (1, 4):
         U = u0 + 0.01 * jax.random.normal(jax.random.key(0), (n, fns.dim), u0.dtype)
-        D = jax.tree.map(lambda x: jax.numpy.broadcast_to(x, (n,) + x.shape), d0)
-
-        @jax.jit
-        def run(U, D):
-            return jax.lax.scan(lambda u, _: (u - 1e-6 * jax.vmap(g)(u, D), None), U, None, length=steps)[0]
-
+        D = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), d0)
+        run = jax.jit(lambda U, D: jax.lax.scan(lambda u, _: (u - 1e-6 * jax.vmap(g)(u, D), None), U, None,
+                                                 length=200)[0])
         run(U, D).block_until_ready()
         ts = []
         for _ in range(5):
             t0 = time.perf_counter()
             run(U, D).block_until_ready()
             ts.append(time.perf_counter() - t0)
-        out[str(n)] = float(np.median(ts)) / steps / n
-    return {"dim": fns.dim, "seconds_per_gradient_per_lane": out}
+        cost[str(n)] = float(np.median(ts)) / 200 / n
+    d = post.diagnostics
+    iters = spec.inference.chains * (warmup_iterations(spec) + d.n_draws)             # per dataset
+    grads = iters * d.mean_steps
+    floor = grads * cost["4"]
+    sampling = d.seconds - d.map_seconds
+    return {"dim": fns.dim, "seconds_per_gradient_per_lane": cost,
+            "gradients_per_model_median": float(np.median(grads)), "floor_seconds_median": float(np.median(floor)),
+            "sampling_seconds_median": float(np.median(sampling)),
+            "measured_over_floor_median": float(np.median(sampling / floor)),
+            "map_seconds_median": float(np.median(d.map_seconds))}
 
 
-def profile(peer: dict, grad: dict, nuts_rows: list, sweep_spec) -> dict:
-    """Where NUTS time goes: gradients x cost (the floor) against the measured time."""
-    inf = sweep_spec.inference
-    res = {"gradient": grad}
-    one = grad["seconds_per_gradient_per_lane"]["1"]
-    r1 = next((r for r in nuts_rows if r["batch"] == 1), None)
-    if r1:
-        n_grad = inf.chains * (inf.warmup + inf.draws) * r1["mean_leapfrog_steps"]
-        floor = n_grad * one
-        res["sweep_batch1"] = {"gradients_per_model": n_grad, "floor_seconds": floor,
-                               "measured_seconds": r1["seconds_median"],
-                               "measured_over_floor": r1["seconds_median"] / floor}
-    if peer and "rows" in peer:
-        ok = [r for r in peer["rows"] if "ours" in r]
-        st = peer["settings"]
-        steps = float(np.median([r["ours"]["mean_leapfrog_steps"] for r in ok]))
-        n_grad = st["chains"] * (st["warmup"] + st["draws"]) * steps
-        meas = float(np.median([r["ours"]["sample_seconds"] for r in ok]))
-        res["peer_setting"] = {"leapfrog_steps_per_draw": steps, "gradients_per_model": n_grad,
-                               "floor_seconds": n_grad * one, "measured_seconds": meas,
-                               "measured_over_floor": meas / (n_grad * one)}
-    return res
+# --- part 4: the study targets ------------------------------------------------------------------
+
+STUDIES = {
+    "quick": ["-m", "experiments.study"],
+    "eqs_1241_fast": ["-m", "experiments.study", "study=eqs_1241", "inference=fast"],
+    "eqs_1241_nuts": ["-m", "experiments.study", "study=eqs_1241"],
+}
 
 
-# --- report ------------------------------------------------------------------------------------
+def study_part(a) -> dict:
+    import pandas as pd
+
+    which = {"none": [], "quick": ["quick"], "fast": ["quick", "eqs_1241_fast"],
+             "all": ["quick", "eqs_1241_fast", "eqs_1241_nuts"]}[a.studies]
+    out = {}
+    for name in which:
+        cache = tempfile.mkdtemp(prefix="mmm-bench-cache-")
+        run_dir = Path(a.work) / f"study_{name}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        cmd = [sys.executable] + STUDIES[name] + [f"out={run_dir}"]
+        env = {**os.environ, "MMM_JAX_CACHE": cache}
+        print(f"  {' '.join(cmd[1:])} (cold compilation cache)", flush=True)
+        t0 = time.perf_counter()
+        with open(Path(a.work) / f"study_{name}.log", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            with TreeRSS(proc.pid) as mem:
+                rc = proc.wait()
+        wall = time.perf_counter() - t0
+        shutil.rmtree(cache, ignore_errors=True)
+        row = {"command": " ".join(["python"] + STUDIES[name]), "returncode": rc, "wall_seconds": wall,
+               "peak_tree_rss_mb": mem.peak / 2**20}
+        if rc == 0:
+            m = json.loads((run_dir / "manifest.json").read_text())
+            fits = pd.read_parquet(run_dir / "fits.parquet")
+            nuts = fits["inference"] == "nuts"
+            row.update({"manifest_wall_seconds": m.get("wall_seconds"), "n_fits": int(len(fits)),
+                        "share_quality_ok": float(fits.loc[nuts, "quality_ok"].mean()) if nuts.any() else None,
+                        "fit_seconds_median": float(fits["fit_seconds"].median())})
+        out[name] = row
+        print(f"    {wall:.0f} s wall, peak {row['peak_tree_rss_mb']:.0f} MB, rc {rc}", flush=True)
+    return out
+
+
+# --- report -------------------------------------------------------------------------------------
 
 def markdown(res: dict) -> str:
     m = res["machine"]
@@ -282,65 +407,54 @@ def markdown(res: dict) -> str:
          f"Machine: {m['cpus']} CPU cores ({m['cpu']}), {m['memory_gib']} GiB, {m['platform']}, "
          f"JAX on {m['jax_backend']}. Figures are medians. Command: `{res['command']}`.", ""]
     p = res["peer"]
-    L.append("## 1. Side by side with PyMC-Marketing (same datasets, A/B alternated)")
-    L.append("")
+    L += ["## 1. Time to the quality bar, side by side with PyMC-Marketing (A/B alternated)", ""]
     if "skipped" in p:
         L.append(f"Skipped: {p['skipped']}.")
     else:
         s, md = p["settings"], p["median"]
         v = next((r["peer"].get("versions") for r in p["rows"] if "versions" in r["peer"]), {}) or {}
-        L += [f"{s['datasets']} datasets, {s['chains']} chains x {s['warmup']} warm-up x {s['draws']} draws on both "
-              f"sides. Peer: PyMC-Marketing {v.get('pymc_marketing', '?')} (PyMC {v.get('pymc', '?')}, "
-              f"sampler {p['rows'][0]['peer'].get('sampler', '?')}), its default priors and sampler settings. "
-              f"Harness: NUTS from the MAP, one dataset per call, compiled once ({p['harness_compile_seconds']:.0f} s).",
-              "",
+        reach = p["peer_reaches_bar"]
+        L += [f"{s['datasets']} datasets. Bar: every channel's ROI R-hat <= {s['quality_bar']['rhat_max']} and bulk "
+              f"ESS >= {s['quality_bar']['ess_bulk_min']:.0f}. Ours: NUTS from the MAP to the bar, compile "
+              f"({p['harness_compile_seconds']:.1f} s, cold cache) counted once over the {s['datasets']} datasets. "
+              f"Peer: PyMC-Marketing {v.get('pymc_marketing', '?')} (PyMC {v.get('pymc', '?')}, "
+              f"{p['rows'][0]['peer'].get('sampler', '?')}), its defaults, {s['chains']} x {s['peer_warmup']} + "
+              f"{s['peer_draws']}; it reached the bar in {sum(reach)} of {len(reach)} runs"
+              + ("" if all(reach) else ", so its time is its full default run (build, compile, sampling)") + ".", "",
               "| | harness | PyMC-Marketing | ratio |", "|---|---:|---:|---:|",
-              f"| sampling s/model | {md['ours_sample_seconds']:.1f} | {md['peer_sample_seconds']:.1f} | "
-              f"{md['speedup_sampling']:.1f}x |",
-              f"| end to end s/model (peer: whole process incl. its compile) | {md['ours_sample_seconds']:.1f} | "
-              f"{md['peer_process_seconds']:.1f} | {md['speedup_end_to_end']:.1f}x |",
+              f"| time to the bar, s/model | {md['ours_time_to_quality_seconds']:.2f} | {md['peer_model_seconds']:.1f} | "
+              f"**{md['speedup_time_to_quality']:.0f}x** |",
+              f"| fit alone (compile excluded), s/model | {md['ours_fit_seconds']:.2f} | | "
+              f"{md['speedup_steady_state']:.0f}x |",
+              f"| worst ROI R-hat / smallest ROI ESS | {md['ours_rhat_roi_max']:.3f} / {md['ours_ess_bulk_roi_min']:.0f} | "
+              f"{md['peer_rhat_roi_max']:.3f} / {md['peer_ess_bulk_roi_min']:.0f} | |",
               f"| median abs. rel. ROI error | {md['ours_roi_error']:.3f} | {md['peer_roi_error']:.3f} | |",
-              f"| 90% interval coverage of true ROI | {md['ours_coverage90']:.2f} | {md['peer_coverage90']:.2f} | |",
-              f"| min ROI bulk ESS per sampling second | {md['ours_ess_per_second']:.0f} | "
-              f"{md['peer_ess_per_second']:.0f} | |",
-              f"| max r-hat (worst dataset) | {md['ours_max_rhat']:.3f} | {md['peer_max_rhat']:.3f} | |",
-              f"| peer divergences (median per fit) | | {md['peer_divergences']:.0f} | |", ""]
-    L.append("## 2. Harness throughput")
-    L.append("")
-    sw = res["sweep"]["settings"]
-    L += [f"NUTS {sw['chains']} chains x {sw['warmup']} warm-up x {sw['draws']} draws (sweep setting; the study uses 4 x 500 x 500); "
-          "compile excluded (reported apart).", "",
-          "| batch | NUTS models/min | NUTS compile s | leapfrog/draw | fast models/min |", "|---:|---:|---:|---:|---:|"]
-    fast = {r["batch"]: r for r in res["sweep"]["fast"]}
-    nuts = {r["batch"]: r for r in res["sweep"]["nuts"]}
-    for b in sorted(set(fast) | set(nuts)):
-        r, f = nuts.get(b), fast.get(b, {})
-        cells = (f"{r['models_per_minute']:.1f} | {r['compile_seconds']:.0f} | {r['mean_leapfrog_steps']:.1f}"
-                 if r else "not run | | ")
-        L.append(f"| {b} | {cells} | {f.get('models_per_minute', float('nan')):.0f} |")
-    lp, g = res["sweep"]["numpyro_loop"], res["sweep"]["fast_vs_nuts"]
-    best = max(r["models_per_minute"] for r in res["sweep"]["nuts"])
-    L += ["", f"Plain numpyro `MCMC.run` loop, same setting: {lp['models_per_minute']:.2f} models/min; "
-              f"best batched NUTS / loop = {best / lp['models_per_minute']:.1f}x.",
-          f"Fast vs NUTS on {g['datasets']} datasets: {100 * g['share_within_half_sd']:.0f}% of channels have "
-          f"ROI means within 0.5 NUTS sd (median gap {g['mean_gap_in_nuts_sd_median']:.2f} sd).",
-          f"Peak RSS: harness {res['peak_rss_mb']:.0f} MB; peer processes {res['peer'].get('peer_peak_rss_mb', 0):.0f} MB.",
-          ""]
-    pr = res["profile"]
-    L.append("## 3. Where the time goes")
-    L.append("")
-    gl = pr["gradient"]["seconds_per_gradient_per_lane"]
-    L.append("Log-density gradient (" + f"{pr['gradient']['dim']} parameters): "
-             + ", ".join(f"{1e6 * v:.0f} us per lane at {k} lane(s)" for k, v in gl.items()) + ".")
-    for name, title in (("sweep_batch1", "sweep setting, batch 1"), ("peer_setting", "peer setting")):
-        if name in pr:
-            x = pr[name]
-            L.append(f"- {title}: {x['gradients_per_model']:.0f} gradients per model -> floor "
-                     f"{x['floor_seconds']:.2f} s; measured {x['measured_seconds']:.2f} s "
-                     f"({x['measured_over_floor']:.2f}x the floor).")
-    if res.get("study"):
-        st = res["study"]
-        L += ["", f"Reference study run ({st['source']}): {st['n_fits']} fits in {st['wall_minutes']:.1f} min wall."]
+              f"| 90% interval coverage of the true ROI | {md['ours_coverage90']:.2f} | {md['peer_coverage90']:.2f} | |", ""]
+    t = res.get("throughput")
+    if t:
+        L += ["## 2. Harness throughput (compile excluded)", "", "| batch | fast path models/min |", "|---:|---:|"]
+        L += [f"| {r['batch']} | {r['models_per_minute']:.0f} |" for r in t["fast"]]
+        n = t["nuts"]
+        L += ["", f"NUTS to the bar on {n['datasets']} datasets: {n['models_per_minute']:.1f} models/min "
+                  f"({n['fit_seconds_median']:.2f} s/model), {100 * n['share_quality_ok']:.0f}% at the bar, "
+                  f"{n['draws_per_chain_median']:.0f} draws per chain, {n['mean_leapfrog_steps_median']:.1f} leapfrog "
+                  f"steps per draw. Fast vs NUTS: {100 * t['fast_vs_nuts']['share_within_half_sd']:.0f}% of channels "
+                  f"within 0.5 NUTS sd (median gap {t['fast_vs_nuts']['gap_in_nuts_sd_median']:.2f} sd).", ""]
+        pr = t["profile"]
+        gl = pr["seconds_per_gradient_per_lane"]
+        L += ["## 3. Where the time goes", "",
+              f"Log-density gradient ({pr['dim']} parameters): {1e6 * gl['1']:.0f} us at 1 lane, {1e6 * gl['4']:.0f} us "
+              f"per lane at 4 lanes. A NUTS fit needs {pr['gradients_per_model_median']:.0f} gradients (median), a floor "
+              f"of {pr['floor_seconds_median']:.2f} s at the 4-lane cost; sampling took {pr['sampling_seconds_median']:.2f} s "
+              f"({pr['measured_over_floor_median']:.1f}x the floor); the MAP + Laplace {pr['map_seconds_median']:.3f} s.", ""]
+    st = res.get("studies") or {}
+    if st:
+        L += ["## 4. Study targets (fresh process, cold compilation cache)", "",
+              "| command | wall | fits | at the bar | peak memory (process tree) |", "|---|---:|---:|---:|---:|"]
+        for name, r in st.items():
+            q = "" if r.get("share_quality_ok") is None else f"{100 * r['share_quality_ok']:.1f}%"
+            L.append(f"| `{r['command']}` | {r['wall_seconds'] / 60:.1f} min | {r.get('n_fits', '')} | {q} | "
+                     f"{r['peak_tree_rss_mb'] / 1024:.2f} GiB |")
     return "\n".join(L) + "\n"
 
 
@@ -351,68 +465,43 @@ def main(argv=None):
     ap.add_argument("--work", default=None, help="scratch folder (default: <out>/work)")
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-pymc" / "bin" / "python"))
     ap.add_argument("--peer-datasets", type=int, default=4)
+    ap.add_argument("--peer-warmup", type=int, default=1000)
+    ap.add_argument("--peer-draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--warmup", type=int, default=1000)
-    ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--sizes", default="1,8,32,128", help="fast-path batch sizes")
-    ap.add_argument("--nuts-sizes", default=None, help="NUTS batch sizes (default: --sizes)")
-    ap.add_argument("--sweep-warmup", type=int, default=500)
-    ap.add_argument("--sweep-draws", type=int, default=500)
+    ap.add_argument("--nuts-datasets", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--loop-models", type=int, default=4)
+    ap.add_argument("--studies", default="all", choices=("none", "quick", "fast", "all"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true",
-                    help="a smoke run: 1 peer dataset, 2 chains x 100 x 100, sizes 1,4, 1 repeat")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 1 peer dataset at 2 x 200 + 200, sizes 1,8")
     a = ap.parse_args(argv)
     if a.quick:
-        a.peer_datasets, a.chains, a.warmup, a.draws = 1, 2, 100, 100
-        a.sizes, a.sweep_warmup, a.sweep_draws, a.repeats, a.loop_models = "1,4", 100, 100, 1, 2
-        a.nuts_sizes = None
+        a.peer_datasets, a.peer_warmup, a.peer_draws, a.sizes, a.nuts_datasets, a.repeats = 1, 200, 200, "1,8", 2, 1
+        a.studies = "none" if a.studies == "all" else a.studies
     a.work = a.work or str(Path(a.out) / "work")
     Path(a.work).mkdir(parents=True, exist_ok=True)
-    enable_cache()
-    from estimators.model.spec import FitSpec, InferenceSpec
+    # A cold compilation cache for this process too, so the compile time counted is a real one.
+    cache = tempfile.mkdtemp(prefix="mmm-bench-cache-")
+    os.environ["MMM_JAX_CACHE"] = cache
+    import jax
 
+    from harness.jaxcache import enable_cache
+    from harness.manifest import git_revision, package_versions
+
+    enable_cache()
     t_start = time.perf_counter()
     key = jax.random.key(a.seed)
-    print("part 1: side by side with PyMC-Marketing", flush=True)
+    print("part 1: time to the quality bar, side by side with PyMC-Marketing", flush=True)
     peer = peer_part(a, key)
-    sizes = [int(x) for x in a.sizes.split(",")]
-    nuts_sizes = [int(x) for x in (a.nuts_sizes or a.sizes).split(",")]
-    obs = datasets(max(sizes + nuts_sizes + [a.loop_models]), a.seed)
-    sweep_spec = FitSpec(inference=InferenceSpec(method="nuts", chains=a.chains, warmup=a.sweep_warmup,
-                                                 draws=a.sweep_draws))
-    fast_spec = FitSpec(inference=InferenceSpec(method="fast"))
-    print("part 2: harness sweep (fast path)", flush=True)
-    fast_rows, fast_posts = bench_batched(obs, fast_spec, sizes, a.repeats, key)
-    print("part 2: harness sweep (NUTS)", flush=True)
-    nuts_rows, nuts_posts = bench_batched(obs, sweep_spec, nuts_sizes, a.repeats, key)
-    print("part 2: plain numpyro loop", flush=True)
-    loop = bench_loop(obs, sweep_spec, a.loop_models, key)
-    big = max(set(sizes) & set(nuts_sizes))
-    gap = gaps(nuts_posts[big], fast_posts[big])
-    print("part 3: gradient cost", flush=True)
-    grad = gradient_cost(obs, sweep_spec)
-    study = None
-    ref = ROOT / "results" / "reference" / "eqs_1241" / "manifest.json"
-    if ref.exists():
-        mf = json.loads(ref.read_text())
-        if mf.get("wall_seconds_last_invocation"):
-            study = {"source": "results/reference/eqs_1241/manifest.json", "n_fits": mf.get("n_fits"),
-                     "wall_minutes": mf["wall_seconds_last_invocation"] / 60.0,
-                     "git_revision": mf.get("git_revision")}
-    res = {
-        "date": dt.date.today().isoformat(), "command": "python benchmarks/bench.py " + " ".join(argv or sys.argv[1:]),
-        "git_revision": git_revision(), "machine": machine(), "packages": package_versions(), "seed": a.seed,
-        "peer": peer,
-        "sweep": {"settings": {"chains": a.chains, "warmup": a.sweep_warmup, "draws": a.sweep_draws,
-                               "sizes": sizes, "nuts_sizes": nuts_sizes, "repeats": a.repeats},
-                  "fast": fast_rows, "nuts": nuts_rows, "numpyro_loop": loop, "fast_vs_nuts": gap},
-        "profile": profile(peer, grad, nuts_rows, sweep_spec),
-        "study": study,
-        "peak_rss_mb": peak_mb(),
-        "wall_seconds": time.perf_counter() - t_start,
-    }
+    print("part 2-3: harness throughput and profile", flush=True)
+    thr = throughput(a, key)
+    print("part 4: study targets", flush=True)
+    studies = study_part(a)
+    shutil.rmtree(cache, ignore_errors=True)
+    res = {"date": today, "command": "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "git_revision": git_revision(), "machine": machine(), "packages": package_versions(), "seed": a.seed,
+           "peer": peer, "throughput": thr, "studies": studies, "peak_rss_mb": self_peak_mb(),
+           "wall_seconds": time.perf_counter() - t_start}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(res, indent=2, default=float))

@@ -53,7 +53,7 @@ relative error against the observed KPI under ``check``.
 
 Diagnostics: ``divergences`` summed over chains (post-warm-up); ``max_rhat`` and ``min_ess_bulk``
 over every element of every free parameter (in the posterior's constrained space, as ArviZ sees
-it); ``ess_bulk_roi_min`` the smallest bulk ESS of the per-channel ROI draws.
+it); ``ess_bulk_roi_min`` the smallest bulk ESS and ``rhat_roi_max`` the largest rank-normalised R-hat of the per-channel ROI draws.
 
 Errors in the input (missing folder, file or columns) print one line on stderr and exit 2.
 """
@@ -250,13 +250,14 @@ def run(a: argparse.Namespace) -> dict:
     spend = X[channel_cols].to_numpy().sum(axis=0)
     roi = (ch.sum("date").transpose("chain", "draw", "channel") / spend).rename("roi")
     roi_ess = az.ess(roi.to_dataset(), method="bulk")["roi"]
+    roi_rhat = az.rhat(roi.to_dataset())["roi"]       # rank-normalised split R-hat (bulk and tail)
 
     roi_out = {}
     for c in channels:
         d = roi.sel(channel=c).values.ravel()
         roi_out[c] = {"mean": float(d.mean()), "sd": float(d.std(ddof=1)),
                       "q05": float(np.quantile(d, 0.05)), "q95": float(np.quantile(d, 0.95)),
-                      "ess_bulk": float(roi_ess.sel(channel=c))}
+                      "ess_bulk": float(roi_ess.sel(channel=c)), "rhat": float(roi_rhat.sel(channel=c))}
 
     # Check: the contributions add up to mu in original units, and mu tracks the KPI.
     post = idata["posterior"]
@@ -309,6 +310,7 @@ def run(a: argparse.Namespace) -> dict:
             "max_rhat": max_rhat,
             "min_ess_bulk": min_ess,
             "ess_bulk_roi_min": min(r["ess_bulk"] for r in roi_out.values()),
+            "rhat_roi_max": max(r["rhat"] for r in roi_out.values()),
             "free_parameters": free,
         },
         "check": {

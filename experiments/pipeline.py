@@ -265,7 +265,8 @@ def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.
                     "ess_bulk_min": float(d.ess_bulk_min[j]),
                     "rhat_roi_max": float(np.nanmax(d.rhat_roi[j])) if post.method == "nuts" else float("nan"),
                     "ess_roi_min": float(np.nanmin(d.ess_bulk_roi[j])) if post.method == "nuts" else float("nan"),
-                    "draws_per_chain": int(d.n_draws[j]), "mean_leapfrog_steps": float(d.mean_steps[j]),
+                    "draws_per_chain": int(d.n_draws[j]), "sampler_restarts": int(d.restarts[j]),
+                    "mean_leapfrog_steps": float(d.mean_steps[j]),
                     "fit_seconds": float(d.seconds[j]), "quality_ok": bool(d.quality_ok[j]),
                     "quality": d.quality[j], "n_tests_used": len(sel.tests) if sel is not None else 0,
                     "status": "ok" if (d.quality_ok[j] or post.method != "nuts") else "below_quality_bar"})

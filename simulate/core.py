@@ -14,11 +14,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from common import transforms as tf
+from common.blocks import run_blocked
 from common.records import Dataset
 from simulate import response as R
 from simulate import world as W
 from simulate.config import WorldSpec
 from simulate.truth import Truth
+
+
+SIM_BLOCK = 4   # truths per compiled call (fixed, so a truth's data never depends on its batch)
 
 
 def key_tree(truth_keys, n_replicates: int):
@@ -43,11 +47,10 @@ def simulate_truths(truth_keys, spec: WorldSpec, n_replicates: int, truth_ids) -
     world_keys, noise_keys, _ = key_tree(truth_keys, r)
     t0 = spec.burn_in_weeks
     with jax.enable_x64(True):
-        worlds = W.draw_worlds(world_keys, spec)
-        noise, geo_kpi, geo_base, geo_contrib = W.replicate_panels(noise_keys, worlds, spec)
-        lag_days = tf.carryover_lag(worlds.weights, 0.9)
-        worlds, noise, geo_kpi, geo_base, geo_contrib, lag_days = jax.device_get(
-            (worlds, noise, geo_kpi, geo_base, geo_contrib, lag_days))
+        worlds = run_blocked(lambda k: W.draw_worlds(k, spec), (world_keys,), SIM_BLOCK)
+        noise, geo_kpi, geo_base, geo_contrib = run_blocked(
+            lambda k, w: W.replicate_panels(k, w, spec), (noise_keys, worlds), SIM_BLOCK)
+        lag_days = np.asarray(tf.carryover_lag(worlds.weights, 0.9))
     rep = lambda a: np.repeat(np.asarray(a), r, axis=0)                     # per truth -> per dataset
     flat = lambda a: np.asarray(a).reshape((n * r,) + np.shape(a)[2:])      # [n, R, ...] -> [N, ...]
     spend_obs = np.asarray(worlds.full_spend)[:, t0:]                        # [n, T, K]

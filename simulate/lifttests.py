@@ -35,6 +35,7 @@ import numpy as np
 from scipy import stats
 
 from common import did
+from common.blocks import run_blocked
 from common.records import LiftTest
 from harness.errors import ConfigError
 from simulate.config import field, number, pair_range
@@ -323,8 +324,7 @@ def _replay_program(burn_in: int, pre: int, readout: str, phi: float, q_t: float
     return jax.jit(jax.vmap(fn))
 
 
-def _bucket(n: int, size: int = 64) -> int:
-    return max(size, -(-n // size) * size)
+REPLAY_BLOCK = 64   # tests per compiled call (fixed: a test's readout never depends on its batch)
 
 
 def run_designs(panel: Panel, owners: Sequence[int], designs: Sequence[_Design], spec: LiftSpec,
@@ -342,8 +342,7 @@ def run_designs(panel: Panel, owners: Sequence[int], designs: Sequence[_Design],
             bias alone; the SE is the theoretical one).
         z: standard normal draws ``[J]`` for the analytic readout.
     Returns:
-        :class:`Readouts` (the test count is padded to a multiple of 64 inside the call, so
-        batches of similar size share one program).
+        :class:`Readouts` (computed in fixed blocks of ``REPLAY_BLOCK`` tests).
     """
     if readout not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
@@ -353,21 +352,18 @@ def run_designs(panel: Panel, owners: Sequence[int], designs: Sequence[_Design],
         return Readouts(e, e, e, e, e, e, e, e, np.zeros(0, bool), e)
     own = np.asarray(owners, int)
     ch = np.array([d.channel for d in designs])
-    pad = np.concatenate([np.arange(n_j), np.full(_bucket(n_j) - n_j, n_j - 1)])
-    own, ch = own[pad], ch[pad]
     dz = np.zeros(n_j) if z is None else np.asarray(z, float)
-    per = lambda attr, dtype=float: np.array([getattr(designs[j], attr) for j in pad], dtype)
+    per = lambda attr, dtype=float: np.array([getattr(d, attr) for d in designs], dtype)
     args = (panel.full_spend[own, :, ch], panel.weights[own, ch], panel.beta[own, ch], panel.half[own, ch],
             panel.slope[own, ch], panel.misspecified[own, ch], panel.geo_clean[own], panel.geo_noise[own],
-            np.stack([designs[j].treated for j in pad]), panel.population[own], panel.noise_sd[own],
-            panel.noise_ar1[own], dz[pad], per("start", np.int32), per("duration", np.int32),
+            np.stack([d.treated for d in designs]), panel.population[own], panel.noise_sd[own],
+            panel.noise_ar1[own], dz, per("start", np.int32), per("duration", np.int32),
             per("window", np.int32), per("level_factor"), per("delivered"), per("contamination"))
     q_t = float(stats.t.ppf(0.5 + spec.ci_level / 2.0, df=spec.pre_weeks - 1))
     q_norm = float(stats.norm.ppf(0.5 + spec.ci_level / 2.0))
     prog = _replay_program(panel.burn_in, spec.pre_weeks, readout, panel.common_noise_share, q_t, q_norm)
     with jax.enable_x64(True):
-        out = jax.device_get(prog(*[jnp.asarray(a) for a in args]))
-    return Readouts(*(np.asarray(a)[:n_j] for a in out))
+        return Readouts(*run_blocked(prog, args, REPLAY_BLOCK))
 
 
 def key_to_rng(key) -> np.random.Generator:

@@ -23,6 +23,9 @@ import numpy as np
 
 from common import budget as B
 from common import transforms as tf
+from common.blocks import run_blocked
+
+BLOCK = 8       # datasets per compiled call (fixed: results never depend on the batch)
 
 
 class ResponseParams(NamedTuple):
@@ -94,9 +97,9 @@ def media_totals_under(truth, factors, n_fit: int, burn_in: int) -> np.ndarray:
         ``[N, P]`` totals (float64).
     """
     with jax.enable_x64(True):
-        out = _totals_program(burn_in, n_fit)(jnp.asarray(truth.adstock_weights), params_of(truth),
-                                              jnp.asarray(truth.full_spend), jnp.asarray(factors, jnp.float64))
-        return np.asarray(out)
+        return run_blocked(_totals_program(burn_in, n_fit), (np.asarray(truth.adstock_weights), params_of(truth),
+                                                             np.asarray(truth.full_spend)), BLOCK,
+                           shared=(jnp.asarray(factors, jnp.float64),))
 
 
 _PROGRAMS: dict = {}
@@ -124,11 +127,11 @@ def optimal_allocation(p: ResponseParams, budget, lower, upper) -> B.Allocation:
         an :class:`common.budget.Allocation` with numpy arrays ``[N, K]`` / ``[N]``.
     """
     B.check_bounds(np.asarray(budget), lower, upper)
+    f64 = lambda a: np.asarray(a, np.float64)
+    p = ResponseParams(f64(p.beta), f64(p.half), f64(p.slope), np.asarray(p.misspecified))
     with jax.enable_x64(True):
-        a = B.optimise_batch(_response_one, jax.tree.map(lambda x: jnp.asarray(x), p),
-                             jnp.asarray(budget, jnp.float64), jnp.asarray(lower, jnp.float64),
-                             jnp.asarray(upper, jnp.float64))
-        return B.Allocation(*(np.asarray(x) for x in a))
+        return B.Allocation(*run_blocked(lambda *a: B.optimise_batch(_response_one, *a),
+                                         (p, f64(budget), f64(lower), f64(upper)), BLOCK))
 
 
 def response_at(p: ResponseParams, spend) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 
 from common import budget as B
 from common import transforms as tf
+from common.blocks import run_blocked
 from estimators.inference.posterior import Posterior, summarise, thinned
 from estimators.model.batch import ModelBatch
 
@@ -97,10 +98,6 @@ def _program(max_lag: int, pre_first: bool):
     return jax.jit(jax.vmap(one, in_axes=(0, None)))
 
 
-def _take(tree, idx):
-    return {k: v[idx] for k, v in tree.items()}
-
-
 def analyse(post: Posterior, batch: ModelBatch, factors: np.ndarray, bounds: tuple, *,
             max_lag: int, pre_sample: str = "first", draws: int = 250) -> Analysis:
     """Counterfactual plans and the recommended allocation of every fit, in one call per block.
@@ -132,13 +129,9 @@ def analyse(post: Posterior, batch: ModelBatch, factors: np.ndarray, bounds: tup
               "spend": np.asarray(meta.spend, np.float64), "n_fit": n_fit, "budget": budget,
               "lower": lower, "upper": upper}
     program = _program(int(max_lag), pre_sample == "first")
-    outs = []
     with jax.enable_x64(True):
         f = jnp.asarray(np.vstack([factors, np.ones((1, factors.shape[1]))]), jnp.float64)   # + the observed plan
-        for i in range(0, n, BLOCK):
-            idx = np.minimum(np.arange(i, i + BLOCK), n - 1)
-            outs.append(jax.device_get(program(jax.tree.map(jnp.asarray, _take(inputs, idx)), f)))
-    plans, alloc, resp = (np.concatenate([o[j] for o in outs])[:n] for j in range(3))
+        plans, alloc, resp = run_blocked(program, (inputs,), BLOCK, shared=(f,))
     plans, now = plans[:, :-1], plans[:, -1]
     s = summarise(post)
     fit_weeks = (np.arange(post.kpi_mean.shape[1])[None, :] < n_fit[:, None])

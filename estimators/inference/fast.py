@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.blocks import run_blocked
 from estimators.inference import laplace as L
 from estimators.inference.methods import Draws, register
 from estimators.model.spec import FitSpec
@@ -36,15 +37,11 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
     n = keys.shape[0]
     s = spec.inference.laplace_draws
     program = _program(L.map_key(spec), fns_key, s)
-    outs, done = [], 0
     t0 = time.perf_counter()
-    for idx in L.blocks(n, L.MAP_BLOCK):
-        outs.append(jax.device_get(program(keys[idx], L.take(lap, idx), L.take(batch.data, idx))))
-        done = min(n, done + len(idx))
-        if progress:
-            progress(done)
+    u, per, mu, contrib = run_blocked(program, (keys, lap, batch.data), L.MAP_BLOCK)
     seconds = (time.perf_counter() - t0) / n
-    u, per, mu, contrib = jax.tree.map(lambda *a: np.concatenate(a)[:n], *outs)
+    if progress:
+        progress(n)
     params, share, lag, beta = per
     chain = lambda a: np.asarray(a)[:, None]                              # one chain
     zeros = np.zeros((n, 1, s))

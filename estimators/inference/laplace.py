@@ -23,8 +23,10 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import potential_energy
 
 from common import transforms as tf
+from common.blocks import block_indices as blocks
+from common.blocks import run_blocked
 from estimators.model.batch import ModelBatch, ModelData
-from estimators.model.mmm import expected_kpi, media, mmm_model, resolve
+from estimators.model.mmm import baseline, mmm_model, resolve
 from estimators.model.priors import Priors
 from estimators.model.spec import FitSpec, InferenceSpec, ModelSpec
 
@@ -177,9 +179,10 @@ class Derived(NamedTuple):
 
 def derive(u, d: ModelData, fns: ModelFns, ms: ModelSpec, priors: Priors) -> Derived:
     """Derived quantities of one flat unconstrained draw ``u [P]``."""
-    p, _, _ = resolve(constrain(u, fns), d, ms, priors)
-    mu, contrib = expected_kpi(p, d, ms.max_lag)
-    _, w, beta = media(p, d, ms.max_lag)
+    p, sat, beta = resolve(constrain(u, fns), d, ms, priors)          # one pass of the media model
+    contrib = ((beta * d.channel_mask)[:, None] * sat).T                 # [T, K]
+    mu = baseline(p, d) + contrib.sum(-1)
+    w = tf.normalised_weights(p["alpha"], p["theta"], d.delayed, ms.max_lag)
     tot = jnp.sum(contrib * d.week_mask[:, None], 0)
     share = tot / jnp.maximum(tot.sum(), 1e-12)
     lag = tf.carryover_lag(w, ms.lag_share, ms.period_days)
@@ -232,11 +235,6 @@ def _map_program(spec: FitSpec, fns_key):
     return jax.jit(jax.vmap(lambda d: map_laplace(d, fns, spec)))
 
 
-def blocks(n: int, size: int) -> list:
-    """Index arrays covering ``0..n-1`` in blocks of ``size``; the last block repeats its last index."""
-    return [np.minimum(np.arange(i, i + size), n - 1) for i in range(0, n, size)]
-
-
 def take(tree, idx):
     """Rows ``idx`` of every array of a pytree (numpy rows stay on the host until a call copies them)."""
     return jax.tree.map(lambda a: a[idx], tree)
@@ -244,10 +242,7 @@ def take(tree, idx):
 
 def laplace_batch(batch: ModelBatch, spec: FitSpec, fns_key) -> Laplace:
     """MAP and Laplace approximation of every dataset, in blocks of ``MAP_BLOCK`` (numpy, ``[N, ...]``)."""
-    program = _map_program(map_key(spec), fns_key)
-    n = len(batch.meta.dataset_ids)
-    outs = [jax.device_get(program(take(batch.data, idx))) for idx in blocks(n, MAP_BLOCK)]
-    return jax.tree.map(lambda *a: np.concatenate(a)[:n], *outs)
+    return run_blocked(_map_program(map_key(spec), fns_key), (batch.data,), MAP_BLOCK)
 
 
 def dataset_keys(key, dataset_ids) -> jnp.ndarray:

@@ -37,6 +37,7 @@ class Draws(NamedTuple):
         step_size: ``[N, C]`` adapted step size (NaN when undefined).
         seconds: ``[N]`` wall seconds of each dataset's draws (its share of a vectorised call).
         sampled: True for an MCMC method (R-hat and ESS are defined).
+        restarts: ``[N]`` times the sampler re-adapted and restarted (0 when it has no such step).
     """
 
     u: np.ndarray
@@ -53,6 +54,7 @@ class Draws(NamedTuple):
     step_size: np.ndarray
     seconds: np.ndarray
     sampled: bool
+    restarts: np.ndarray | None = None
 
 
 METHODS: dict[str, Callable] = {}

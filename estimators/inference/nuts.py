@@ -10,7 +10,12 @@ Per dataset (or per block of ``inference.lockstep`` datasets advancing together)
 3. draws in chunks of ``chunk`` per chain: after at least ``min_draws``, each chunk ends with a
    check of the quality bar on every channel's ROI (rank-normalised split R-hat <=
    ``target_rhat`` and bulk ESS >= ``target_ess``); sampling stops when it holds or at ``draws``
-   per chain. A fit that misses the bar keeps its draws and is flagged by the caller.
+   per chain;
+4. if the bar still fails after ``readapt_after`` draws per chain (the Laplace covariance was a
+   poor mass matrix), those draws become warm-up: every chain restarts where it stands with the
+   draws' covariance as its mass matrix, warms up its step size again and samples afresh (once).
+
+A fit that misses the bar keeps its draws and is flagged by the caller.
 
 One compiled program runs ``chunk`` kernel steps (warm-up and draws alike: the kernel itself
 knows when warm-up ends) and derives each draw's ROI, share, lag and response scale, so every
@@ -40,32 +45,36 @@ def warmup_iterations(spec: FitSpec) -> int:
     return -(-inf.warmup // inf.chunk) * inf.chunk
 
 
+def start_points(key, lap: L.Laplace, d, fns, spec: FitSpec):
+    """Chain starts ``[C, P]`` and the initial inverse mass matrix of one dataset (from its Laplace fit)."""
+    inf = spec.inference
+    eps = jax.random.normal(key, (inf.chains, fns.dim), lap.u.dtype)
+    if inf.init == "map":
+        starts = lap.u + inf.init_scale * eps @ lap.chol.T
+        inv_mass = lap.cov if inf.dense_mass else jnp.diag(lap.cov)
+    else:
+        starts = L.prior_centre(d, fns, spec.priors) + 0.1 * eps
+        inv_mass = jnp.eye(fns.dim, dtype=lap.u.dtype) if inf.dense_mass else jnp.ones(fns.dim, lap.u.dtype)
+    return starts, inv_mass
+
+
 @lru_cache(maxsize=16)
 def _programs(spec: FitSpec, fns_key, block: int):
-    """``(init, step)`` programs for blocks of ``block`` datasets x ``chains`` chains."""
+    """``(starts, init, step)`` programs for blocks of ``block`` datasets x ``chains`` chains."""
     fns = L.model_fns_of(fns_key)
     inf = spec.inference
     gen = lambda data: partial(L.potential, d=data, fns=fns, spec=spec.model, priors=spec.priors)
     init_kernel, sample_kernel = hmc(potential_fn_gen=gen, algo="NUTS")
     n_warm = warmup_iterations(spec)
 
-    def init_one(key, lap: L.Laplace, d):
-        k_start, k_chain = jax.random.split(key)
-        eps = jax.random.normal(k_start, (inf.chains, fns.dim), lap.u.dtype)
-        if inf.init == "map":
-            starts = lap.u + inf.init_scale * eps @ lap.chol.T
-            inv_mass = lap.cov if inf.dense_mass else jnp.diag(lap.cov)
-        else:
-            starts = L.prior_centre(d, fns, spec.priors) + 0.1 * eps
-            inv_mass = jnp.eye(fns.dim, dtype=lap.u.dtype) if inf.dense_mass else jnp.ones(fns.dim, lap.u.dtype)
-
+    def init_one(key, starts, inv_mass, d):
         def chain(k, u0):
             return init_kernel(u0, n_warm, step_size=0.5, inverse_mass_matrix=inv_mass,
                                adapt_mass_matrix=inf.adapt_mass, dense_mass=inf.dense_mass,
                                target_accept_prob=inf.target_accept, max_tree_depth=inf.max_tree_depth,
                                model_args=(d,), rng_key=k)
 
-        return jax.vmap(chain)(jax.random.split(k_chain, inf.chains), starts)
+        return jax.vmap(chain)(jax.random.split(key, inf.chains), starts)
 
     def step_one(state, d):
         def chain(s):
@@ -77,7 +86,19 @@ def _programs(spec: FitSpec, fns_key, block: int):
             return s, out + (per, mu_sum, c_sum, s.adapt_state.step_size)
         return jax.vmap(chain)(state)
 
-    return jax.jit(jax.vmap(init_one)), jax.jit(jax.vmap(step_one))
+    starts = jax.jit(jax.vmap(lambda k, lap, d: start_points(k, lap, d, fns, spec)))
+    return starts, jax.jit(jax.vmap(init_one)), jax.jit(jax.vmap(step_one))
+
+
+def draws_mass(z: np.ndarray, dense: bool) -> np.ndarray:
+    """Inverse mass matrix from draws ``[C, D, P]``: their covariance (regularised as Stan does)."""
+    x = z.reshape(-1, z.shape[-1]).astype(np.float64)
+    n = x.shape[0]
+    cov = np.cov(x, rowvar=False) if dense else np.var(x, axis=0, ddof=1)
+    shrink = n / (n + 5.0)
+    if dense:
+        return (shrink * cov + (1 - shrink) * 1e-3 * np.eye(cov.shape[0])).astype(z.dtype)
+    return (shrink * cov + (1 - shrink) * 1e-3).astype(z.dtype)
 
 
 def _blocks(n: int, size: int) -> list:
@@ -89,6 +110,31 @@ def meets_bar(u_roi: np.ndarray, bar: tuple) -> tuple[bool, np.ndarray, np.ndarr
     """Whether ROI draws ``[C, D, K]`` (any monotone transform: ranks decide) meet ``(rhat, ess)``."""
     r, e = rhat_bulk(u_roi), ess_bulk(u_roi)
     return bool(np.all(r <= bar[0]) and np.all(e >= bar[1])), r, e
+
+
+def _warm_and_draw(state, data, step, idx, mask, roi_idx, inf, n_warm: int, final: bool = False):
+    """Warm up, then draw chunks until the bar holds for every dataset of the block.
+
+    Returns ``(chunks, None)`` when the run ends (bar met, or the cap), or ``(None, chunks)`` when
+    ``readapt_after`` draws per chain have not met the bar and the caller should re-adapt
+    (never when ``final``).
+    """
+    for _ in range(n_warm // inf.chunk):
+        state, _ = step(state, data)
+    chunks = []
+    while True:
+        state, out = step(state, data)
+        chunks.append(jax.device_get(out))
+        n_draws = len(chunks) * inf.chunk
+        if n_draws >= inf.draws:
+            return chunks, None
+        if n_draws < inf.min_draws or not inf.adaptive:
+            continue
+        z = np.concatenate([c[0] for c in chunks], axis=2)                       # [b, C, D, P]
+        if all(meets_bar(z[j][..., roi_idx[mask[i]]], inf.bar)[0] for j, i in enumerate(idx)):
+            return chunks, None
+        if not final and inf.readapt_after and n_draws >= inf.readapt_after:
+            return None, chunks
 
 
 @register("nuts")
@@ -103,26 +149,25 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
     n_warm = warmup_iterations(spec)
     per_ds = [None] * n
     seconds = np.zeros(n)
+    n_restarts = np.zeros(n, int)
     done = 0
     for idx in _blocks(n, inf.lockstep):
-        init, step = _programs(spec, fns_key, len(idx))
+        starts_fn, init, step = _programs(spec, fns_key, len(idx))
         t0 = time.perf_counter()
         data = L.take(batch.data, idx)
-        state = init(keys[idx], L.take(lap, idx), data)
-        for _ in range(n_warm // inf.chunk):
-            state, _ = step(state, data)
-        chunks = []
-        while True:
-            state, out = step(state, data)
-            chunks.append(jax.device_get(out))
-            n_draws = len(chunks) * inf.chunk
-            if n_draws >= inf.draws:
-                break
-            if n_draws < inf.min_draws or not inf.adaptive:
-                continue
-            z = np.concatenate([c[0] for c in chunks], axis=2)               # [b, C, D, P]
-            if all(meets_bar(z[j][..., roi_idx[mask[i]]], inf.bar)[0] for j, i in enumerate(idx)):
-                break
+        k_start, k_init, k_again = jax.vmap(lambda k: jax.random.split(k, 3))(keys[idx]).transpose(1, 0)
+        starts, inv_mass = starts_fn(k_start, L.take(lap, idx), data)
+        state = init(k_init, starts, inv_mass, data)
+        chunks, readapted = _warm_and_draw(state, data, step, idx, mask, roi_idx, inf, n_warm)
+        if chunks is None:
+            # The bar was not met by ``readapt_after`` draws: the draws so far become warm-up.
+            # Restart every chain where it stands, with the draws' covariance as the mass matrix.
+            z = np.concatenate([c[0] for c in readapted], axis=2)                 # [b, C, D, P]
+            last = z[:, :, -1]
+            mass = np.stack([draws_mass(z[j], inf.dense_mass) for j in range(len(idx))])
+            state = init(k_again, jnp.asarray(last), jnp.asarray(mass), data)
+            chunks, _ = _warm_and_draw(state, data, step, idx, mask, roi_idx, inf, n_warm, final=True)
+            n_restarts[idx] = 1
         dt = (time.perf_counter() - t0) / len(idx)
         cat = lambda pos: np.concatenate([c[pos] for c in chunks], axis=2)    # draw axis of [b, C, D, ...]
         z, div, steps, acc = cat(0), cat(1), cat(2), cat(3)
@@ -146,4 +191,5 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
         share=pad("share"), lag_days=pad("lag"), beta=pad("beta"),
         mu_mean=np.stack([r["mu"] for r in per_ds]), contrib_mean=np.stack([r["contrib"] for r in per_ds]),
         n_draws=np.array([r["u"].shape[1] for r in per_ds]), diverging=pad("div", False), num_steps=pad("steps", 0),
-        accept_prob=pad("acc"), step_size=np.stack([r["step_size"] for r in per_ds]), seconds=seconds, sampled=True)
+        accept_prob=pad("acc"), step_size=np.stack([r["step_size"] for r in per_ds]), seconds=seconds, sampled=True,
+        restarts=n_restarts)

@@ -35,6 +35,7 @@ class Diagnostics(NamedTuple):
     quality_ok: np.ndarray       # [N] bool: every ROI meets the quality bar (False on the fast path)
     quality: tuple               # N strings: "ok", the reason it was missed, or "not sampled"
     n_draws: np.ndarray          # [N] draws per chain
+    restarts: np.ndarray         # [N] re-adaptations of the sampler (NUTS: draws' covariance as mass matrix)
     mean_steps: np.ndarray       # mean leapfrog steps per draw
     step_size: np.ndarray        # mean adapted step size over chains
     accept_prob: np.ndarray      # mean acceptance probability
@@ -118,7 +119,7 @@ def posterior_from(draws: Draws, lap: L.Laplace, batch: ModelBatch, spec: FitSpe
     p = {k: np.asarray(v) for k, v in draws.params.items()}
     diag = _diagnostics(draws, lap, fns, mask, np.asarray(batch.data.delayed) > 0, spec, map_seconds)
     return Posterior(
-        method=spec.inference.method, calibration=spec.calibration.method,
+        method=spec.inference.method, calibration=spec.calibration.label,
         dataset_ids=meta.dataset_ids, channel_names=meta.channel_names, channel_mask=mask,
         n_draws=np.asarray(draws.n_draws), params=p, roi=p["roi"], share=np.asarray(draws.share),
         lag_days=np.asarray(draws.lag_days), beta=np.asarray(draws.beta) * scale.reshape(bshape),
@@ -161,6 +162,7 @@ def _diagnostics(draws: Draws, lap, fns, mask, delayed, spec: FitSpec, map_secon
         divergences=np.where(valid, draws.diverging, False).sum((1, 2)) if draws.sampled else np.zeros(n, int),
         rhat_max=rhat_max, ess_bulk_min=ess_min, rhat_roi=rhat_roi, ess_bulk_roi=ess_roi,
         quality_ok=ok, quality=tuple(quality), n_draws=np.asarray(draws.n_draws),
+        restarts=np.zeros(n, int) if draws.restarts is None else np.asarray(draws.restarts),
         mean_steps=mean_over(np.asarray(draws.num_steps, float)) if draws.sampled else np.zeros(n),
         step_size=np.nanmean(draws.step_size, 1) if draws.sampled else np.full(n, np.nan),
         accept_prob=mean_over(np.asarray(draws.accept_prob, float)) if draws.sampled else np.full(n, np.nan),
@@ -239,6 +241,7 @@ def diagnostics_dict(post: Posterior, i: int = 0) -> dict:
         "draws": int(post.roi.shape[1] * post.n_draws[i]),
         "chains": int(post.roi.shape[1]),
         "draws_per_chain": int(post.n_draws[i]),
+        "restarts": int(dg.restarts[i]),
         "quality_ok": bool(dg.quality_ok[i]),
         "quality": dg.quality[i],
         "divergences": int(dg.divergences[i]),

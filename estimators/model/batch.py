@@ -24,7 +24,7 @@ import numpy as np
 
 from common.records import LiftTest
 from common.transforms import lag_stack
-from estimators.evidence.calibration import m1_roi_prior, test_segments
+from estimators.evidence.calibration import m1_inputs, test_segments
 from estimators.model.data import Observed
 from estimators.model.spec import FitSpec
 
@@ -57,6 +57,9 @@ class ModelData(NamedTuple):
     delayed: np.ndarray       # [K] 1 for delayed-peak adstock
     roi_mu: np.ndarray        # [K] LogNormal mu of the ROI prior
     roi_sd: np.ndarray        # [K] LogNormal sd of the ROI prior
+    roi_obs: np.ndarray       # [K] M1 with the default prior: the tests' combined iROAS ...
+    roi_obs_se: np.ndarray    # [K] ... its standard error ...
+    roi_obs_mask: np.ndarray  # [K] ... and 1 where a channel has one
     alpha_a: np.ndarray       # [K] Beta a of the retention prior
     alpha_b: np.ndarray       # [K] Beta b
     test_channel: np.ndarray  # [J] int
@@ -130,12 +133,8 @@ def _one(obs: Observed, tests: Sequence[LiftTest], spec: FitSpec, kpi_scale: flo
     cmax = np.max(np.abs(obs.controls), 0) if obs.controls.size else np.zeros(0)
     controls = obs.controls / np.where(cmax > 0, cmax, 1.0)
     delayed = np.array([n.lower() in ms.delayed_channels for n in obs.channel_names], float)
-    roi_mu = np.full(n_k, pr.roi[0])
-    roi_sd = np.full(n_k, pr.roi[1])
     tests = list(tests) if cal.method != "none" else []
-    if cal.method == "m1":
-        p = m1_roi_prior(tests, obs.channel_names, pr.roi, cal.m1_min_roi, cal.m1_with_default_prior)
-        roi_mu, roi_sd = p.mu, p.sd
+    m1 = m1_inputs(tests if cal.method == "m1" else [], obs.channel_names, pr.roi, cal.m1_with_default_prior)
     m2 = [t for t in tests if cal.method == "m2"]
     seg = test_segments(m2, list(obs.channel_names), full, mean, kpi_scale, n_t, n_l,
                         period_days=ms.period_days)
@@ -150,7 +149,7 @@ def _one(obs: Observed, tests: Sequence[LiftTest], spec: FitSpec, kpi_scale: flo
         control_mask=np.ones(controls.shape[1]),
         channel_mask=np.ones(n_k),
         delayed=delayed,
-        roi_mu=roi_mu, roi_sd=roi_sd,
+        roi_mu=m1.mu, roi_sd=m1.sd, roi_obs=m1.obs, roi_obs_se=m1.se, roi_obs_mask=m1.mask,
         alpha_a=np.where(delayed > 0, pr.alpha_delayed[0], pr.alpha_geometric[0]),
         alpha_b=np.where(delayed > 0, pr.alpha_delayed[1], pr.alpha_geometric[1]),
         test_channel=seg.channel, test_mask=np.ones(len(m2)), test_share=seg.share,
@@ -164,11 +163,12 @@ def _one(obs: Observed, tests: Sequence[LiftTest], spec: FitSpec, kpi_scale: flo
 _AXES = {
     "y": "T", "fit_mask": "T", "week_mask": "T", "spend_lag": "KLT", "spend_sum": "K",
     "trend": "T", "season": "TS", "holiday": "TH", "controls": "TC", "control_mask": "C",
-    "channel_mask": "K", "delayed": "K", "roi_mu": "K", "roi_sd": "K", "alpha_a": "K",
+    "channel_mask": "K", "delayed": "K", "roi_mu": "K", "roi_sd": "K", "roi_obs": "K",
+    "roi_obs_se": "K", "roi_obs_mask": "K", "alpha_a": "K",
     "alpha_b": "K", "test_channel": "J", "test_mask": "J", "test_share": "J", "lift": "J",
     "lift_se": "J", "seg_bau": "JLW", "seg_test": "JLW", "seg_window": "JW",
 }
-_FILL = {"roi_sd": 1.0, "alpha_a": 1.0, "alpha_b": 1.0, "test_share": 1.0, "lift_se": 1.0}
+_FILL = {"roi_sd": 1.0, "roi_obs_se": 1.0, "alpha_a": 1.0, "alpha_b": 1.0, "test_share": 1.0, "lift_se": 1.0}
 
 
 def _pad(a: np.ndarray, axes: str, sizes: dict, fill: float) -> np.ndarray:

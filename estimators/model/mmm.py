@@ -10,6 +10,8 @@ Generative model on the scaled problem of :mod:`estimators.batch` (one dataset;
     mu[t]    = b0 + b_trend t/T + season[t] . gamma + holiday[t] . eta + controls[t] . delta
                + sum_k beta_k s[k, t]
     y[t]     = mu[t] + e[t],  e[t] = rho e[t-1] + sigma eps[t]   (eps Normal or Student-t)
+    M1:  log ROI_k ~ Normal(roi_mu_k, roi_sd_k) (the tests' prior where they replace the default);
+         with the default prior kept, m_k ~ Normal(ROI_k, s_k) for the tests' combined iROAS m_k
     M2:  lift_j / kpi_scale ~ Normal(g_j(theta), lift_se_j / kpi_scale)
 
 Priors: :mod:`estimators.model.priors`. Sums over t in beta run over the data's real
@@ -172,6 +174,8 @@ def mmm_model(d: ModelData, spec: ModelSpec, priors: Priors):
     p, sat, beta = resolve(p, d, spec, priors)
     if spec.level_param:
         numpyro.factor("intercept_prior", intercept_prior.log_prob(p["intercept"]))
+    # M1 with the default prior: the tests' combined iROAS is one more observation of the ROI.
+    numpyro.factor("m1_read", jnp.sum(d.roi_obs_mask * dist.Normal(p["roi"], d.roi_obs_se).log_prob(d.roi_obs)))
     media_sum = ((beta * d.channel_mask)[..., :, None] * sat).sum(-2)
     mu = baseline(p, d) + media_sum
     resid = d.y - mu

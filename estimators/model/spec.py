@@ -80,6 +80,9 @@ class InferenceSpec:
         min_draws, draws: NUTS draws per chain: at least ``min_draws``; more in chunks until
             the quality bar holds, up to ``draws`` (with ``adaptive=False`` exactly ``draws``).
         adaptive: sample to the quality bar (True) or a fixed ``draws``.
+        readapt_after: when the bar is still missed after this many draws per chain, those
+            draws become warm-up: every chain restarts where it stands with their covariance
+            as the mass matrix (once; 0 never).
         target_rhat, target_ess: the quality bar on every channel's ROI: rank-normalised
             split R-hat at most ``target_rhat`` and bulk ESS at least ``target_ess``.
         max_tree_depth: NUTS tree-depth cap.
@@ -103,6 +106,7 @@ class InferenceSpec:
     min_draws: int = 100
     draws: int = 1000
     adaptive: bool = True
+    readapt_after: int = 300
     target_rhat: float = 1.01
     target_ess: float = 400.0
     max_tree_depth: int = 8
@@ -127,7 +131,7 @@ class InferenceSpec:
         for name in ("chains", "draws", "chunk", "max_tree_depth", "laplace_draws", "lockstep"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"inference.{name}", "must be >= 1")
-        for name in ("warmup", "adam_steps", "newton_steps", "min_draws"):
+        for name in ("warmup", "adam_steps", "newton_steps", "min_draws", "readapt_after"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"inference.{name}", "must be >= 0")
         if self.min_draws > self.draws:
@@ -152,22 +156,22 @@ class CalibrationSpec:
     Attributes:
         method: ``none``, ``m1`` (soft ROI prior, eq. 11) or ``m2`` (likelihood
             augmentation, eq. 12).
-        m1_min_roi: floor on the precision-combined iROAS before it becomes a
-            LogNormal prior (a LogNormal needs a positive mean).
-        m1_with_default_prior: if True the experiment's iROAS likelihood updates
-            the default ROI prior (eq. 11 with p(tau) = default prior); if False
-            (default) the experiment's flat-prior posterior replaces it.
+        m1_with_default_prior: M1 only: if True the tests' iROAS likelihood is multiplied
+            into the default ROI prior (eq. 11 with p(tau) = the default prior; the
+            ``m1_prior`` option); if False the tests' flat-prior posterior replaces it.
     """
 
     method: str = "none"
-    m1_min_roi: float = 0.05
     m1_with_default_prior: bool = False
 
     def validate(self) -> None:
         if self.method not in CALIBRATIONS:
             raise ConfigError("calibration", f"must be one of {CALIBRATIONS}, got {self.method!r}")
-        if self.m1_min_roi <= 0:
-            raise ConfigError("calibration.m1_min_roi", "must be > 0")
+
+    @property
+    def label(self) -> str:
+        """The name of the calibration in tables: ``none``, ``m1``, ``m1_prior`` or ``m2``."""
+        return "m1_prior" if self.method == "m1" and self.m1_with_default_prior else self.method
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,13 @@ def test_sbc_nuts_ranks_are_uniform():
 
 @pytest.mark.parametrize("lockstep", [1, 2])
 def test_nuts_batch_vs_alone(prior_draws, nuts_spec, lockstep):
-    """NUTS alone (N=1) vs inside a batch of 3 (same key by dataset id), with the batch's
-    datasets run one block after another (lockstep 1) or in blocks of 2 (the last block
-    padded with a copy of the last dataset, which must not leak into the result).
+    """NUTS alone (N=1) vs inside a batch of 3 (same key by dataset id).
 
-    Chaotic trajectories make draws differ once float re-association differs, so
-    the tolerance is Monte Carlo: ROI means within 0.25 posterior sd, sds within 25%
-    (2 chains x 150 draws).
+    Lockstep 1: every dataset runs the same compiled block-of-one program, so the draws are
+    identical. Lockstep 2: the batch runs as a block of two and a block of one (never a filler);
+    the block of two is another program, floating-point re-association makes the chaotic
+    trajectories differ, and the tolerance is Monte Carlo: ROI means within 0.3 posterior sd,
+    sds within 30%.
     """
     nuts_spec = dataclasses.replace(nuts_spec, inference=dataclasses.replace(nuts_spec.inference,
                                                                              lockstep=lockstep))
@@ -45,9 +45,13 @@ def test_nuts_batch_vs_alone(prior_draws, nuts_spec, lockstep):
                      kpi_scale=[prior_draws[1].kpi_scale], n_tests=2)
     key = jax.random.key(0)
     s3, s1 = summarise(fit(key, b3, nuts_spec)), summarise(fit(key, b1, nuts_spec))
+    if lockstep == 1:
+        np.testing.assert_array_equal(s3.roi_mean[1], s1.roi_mean[0])
+        np.testing.assert_array_equal(s3.roi_q95[1], s1.roi_q95[0])
+        return
     z = np.abs(s3.roi_mean[1] - s1.roi_mean[0]) / s3.roi_sd[1]
-    assert np.all(z < 0.25), z
-    np.testing.assert_allclose(s1.roi_sd[0], s3.roi_sd[1], rtol=0.25)
+    assert np.all(z < 0.3), z
+    np.testing.assert_allclose(s1.roi_sd[0], s3.roi_sd[1], rtol=0.3)
 
 
 def test_recovery_coverage_on_simulated_worlds(tmp_path):

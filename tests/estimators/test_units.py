@@ -38,23 +38,69 @@ def test_precision_combination(means, ses):
     assert s <= min(ses) + 1e-12
 
 
-@pytest.mark.parametrize("mean,sd", [(2.0, 0.3), (0.8, 0.8), (4.0, 0.05)])
-def test_lognormal_moments(mean, sd):
-    mu, s = cal.normal_to_lognormal(mean, sd, 0.05)
-    x = np.random.default_rng(0).lognormal(mu, s, 400_000)
-    assert x.mean() == pytest.approx(mean, rel=0.01)
-    assert x.std() == pytest.approx(sd, rel=0.02)
+@pytest.mark.parametrize("mean,sd", [(2.0, 0.1), (0.8, 0.04), (4.0, 0.2)])
+def test_replacement_prior_of_a_precise_read_has_its_moments(mean, sd):
+    """A precise read (CV 5%): the LogNormal's mean and sd match the read's to 1% and 5%."""
+    mu, s = cal.replacement_prior(mean, sd)
+    m = np.exp(mu + s ** 2 / 2)
+    assert m == pytest.approx(mean, rel=0.01)
+    assert m * np.sqrt(np.expm1(s ** 2)) == pytest.approx(sd, rel=0.05)
 
 
-def test_m1_prior_only_on_tested_channels():
+@pytest.mark.parametrize("mean,sd", [(0.5, 1.0), (0.0, 1.0), (-1.0, 0.5), (-5.0, 0.1), (1.0, 10.0)])
+def test_replacement_prior_of_an_imprecise_or_negative_read_is_wide_not_confident(mean, sd):
+    """Imprecise or negative reads give a wide prior (log-sd 0.8-1.3) whose 95% point is at least
+    the read's own scale, not a confident low prior."""
+    mu, s = cal.replacement_prior(mean, sd)
+    assert np.isfinite(mu) and 0.8 <= s <= 1.3
+    assert np.exp(mu + 1.645 * s) >= min(sd, sd ** 2 / max(abs(mean), 1e-9))
+
+
+def test_replacement_prior_covers_unbiased_reads_at_the_nominal_rate():
+    """Seed 0: 1,000 unbiased reads N(roi, cv * roi), roi log-uniform on 0.5-5, cv log-uniform on
+    0.05-3: the prior's 90% interval covers the true ROI in 85-95% of them, and in 85-95% of the
+    imprecise ones (cv >= 1) too."""
+    rng = np.random.default_rng(0)
+    roi = np.exp(rng.uniform(np.log(0.5), np.log(5.0), 1000))
+    cv = np.exp(rng.uniform(np.log(0.05), np.log(3.0), 1000))
+    reads = roi + cv * roi * rng.standard_normal(1000)
+    lohi = np.array([[m - 1.645 * s, m + 1.645 * s] for m, s in
+                     (cal.replacement_prior(r, c * t) for r, c, t in zip(reads, cv, roi))])
+    cover = (np.exp(lohi[:, 0]) <= roi) & (roi <= np.exp(lohi[:, 1]))
+    assert 0.85 <= cover.mean() <= 0.95, cover.mean()
+    assert 0.85 <= cover[cv >= 1].mean() <= 0.95, cover[cv >= 1].mean()
+
+
+def test_m1_inputs_only_on_tested_channels():
     tests = [_test("ch1", lift=-6000.0, se=300.0), _test("ch1", lift=-7000.0, se=300.0)]
-    p = cal.m1_roi_prior(tests, ["ch0", "ch1"], default=(0.6, 0.6))
-    assert p.mu[0] == 0.6 and p.sd[0] == 0.6
+    p = cal.m1_inputs(tests, ["ch0", "ch1"], default=(0.6, 0.6))
+    assert p.mu[0] == 0.6 and p.sd[0] == 0.6 and p.mask.tolist() == [0.0, 0.0]
     m, s = cal.combine_precision(*zip(*[cal.iroas(t) for t in tests]))
-    assert np.exp(p.mu[1] + p.sd[1] ** 2 / 2) == pytest.approx(m)
-    # negative iROAS is floored rather than crashing
-    neg = cal.m1_roi_prior([_test("ch0", lift=+100.0)], ["ch0"], default=(0.6, 0.6), min_roi=0.05)
-    assert np.isfinite(neg.mu[0]) and np.exp(neg.mu[0] + neg.sd[0] ** 2 / 2) == pytest.approx(0.05)
+    assert (p.mu[1], p.sd[1]) == pytest.approx(cal.replacement_prior(m, s))
+    kept = cal.m1_inputs(tests, ["ch0", "ch1"], default=(0.6, 0.6), with_default_prior=True)
+    assert kept.mu.tolist() == [0.6, 0.6] and kept.sd.tolist() == [0.6, 0.6]
+    assert kept.mask.tolist() == [0.0, 1.0] and (kept.obs[1], kept.se[1]) == pytest.approx((m, s))
+
+
+def test_m1_with_default_prior_adds_exactly_the_reads_likelihood():
+    """potential(m1_prior) - potential(none) = -log Normal(m; ROI, s) at any point (float64, 1e-8)."""
+    from estimators.inference.laplace import example, model_fns, potential, prior_centre
+
+    obs = template(6, n_weeks=80, n_channels=3)
+    t = _test("ch2", start=40, end=45, lift=-9000.0, se=900.0)
+    kept = FitSpec(calibration=CalibrationSpec(method="m1", m1_with_default_prior=True))
+    none = FitSpec()
+    with jax.enable_x64(True):
+        bk = build_batch([obs], [[t]], kept, dtype=np.float64)
+        bn = build_batch([obs], [[t]], none, dtype=np.float64)
+        fns = model_fns(example(bk.data), kept.model, kept.priors)
+        dk, dn = (ModelData(*[jnp.asarray(a[0]) for a in b.data]) for b in (bk, bn))
+        u = prior_centre(dk, fns, kept.priors) + 0.1
+        roi = fns.transforms["roi"](fns.unravel(u)["roi"])
+        m, s = cal.iroas(t)
+        expect = -float(jax.scipy.stats.norm.logpdf(m, roi[2], s))
+        diff = float(potential(u, dk, fns, kept.model, kept.priors) - potential(u, dn, fns, none.model, none.priors))
+    assert diff == pytest.approx(expect, rel=1e-8)
 
 
 def test_lag_stack_matches_transforms_adstock():

@@ -1,4 +1,9 @@
-"""The wall: estimators/ sees no truth (imports and function signatures, checked on the AST)."""
+"""The wall, both ways (checked on the AST of every module):
+
+* ``estimators/`` imports nothing from ``simulate/`` (or ``experiments/``) and takes no truth argument;
+* ``simulate/`` imports nothing from ``estimators/`` or ``experiments/``;
+* ``common/`` (the truth-free pieces both rooms share) imports none of the three rooms.
+"""
 from __future__ import annotations
 
 import ast
@@ -6,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2] / "estimators"
-ALLOWED_SIMULATE = {"simulate.transforms", "simulate.records"}
-FILES = sorted(ROOT.rglob("*.py"))
+ROOT = Path(__file__).resolve().parents[2]
+ROOMS = {"estimators": ("simulate", "experiments"), "simulate": ("estimators", "experiments"),
+         "common": ("simulate", "estimators", "experiments")}
+FILES = [(room, p) for room in ROOMS for p in sorted((ROOT / room).rglob("*.py"))]
 
 
 def _imports(tree):
@@ -18,26 +24,28 @@ def _imports(tree):
                 yield a.name
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
-            if mod == "simulate":
-                for a in node.names:
-                    yield f"simulate.{a.name}"
-            else:
+            if node.level == 0:
                 yield mod
+                for a in node.names:
+                    yield f"{mod}.{a.name}"
+
+
+def _forbidden(tree, banned):
+    return sorted({m for m in _imports(tree) if any(m == b or m.startswith(b + ".") for b in banned)})
 
 
 def test_files_found():
-    assert len(FILES) >= 10
+    assert sum(room == "estimators" for room, _ in FILES) >= 15
+    assert sum(room == "simulate" for room, _ in FILES) >= 8 and sum(room == "common" for room, _ in FILES) >= 4
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_no_truth_imports(path):
-    tree = ast.parse(path.read_text())
-    bad = [m for m in _imports(tree)
-           if (m == "simulate" or m.startswith("simulate.")) and m not in ALLOWED_SIMULATE]
-    assert not bad, f"{path.name} imports {bad}"
+@pytest.mark.parametrize("room,path", FILES, ids=lambda x: x if isinstance(x, str) else f"{x.parent.name}/{x.name}")
+def test_no_imports_across_the_wall(room, path):
+    bad = _forbidden(ast.parse(path.read_text()), ROOMS[room])
+    assert not bad, f"{room}/{path.name} imports {bad}"
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for r, p in FILES if r == "estimators"], ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_no_truth_arguments(path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
@@ -52,10 +60,13 @@ def test_no_truth_arguments(path):
                     assert "Truth" not in ann and "World" not in ann, f"{path.name}: {a.arg}: {ann}"
 
 
-def test_checker_catches_a_violation(tmp_path):
-    """The checks above can fail: a planted violation is caught."""
-    src = "from simulate.truth import Truth\ndef f(truth: Truth):\n    return truth\n"
+def test_checker_catches_violations():
+    """The checks above can fail: planted violations in both directions are caught."""
+    src = "from simulate.truth import Truth\nimport experiments.metrics\ndef f(truth: Truth):\n    return truth\n"
     tree = ast.parse(src)
-    assert "simulate.truth" in list(_imports(tree))
+    assert _forbidden(tree, ROOMS["estimators"]) == ["experiments.metrics", "simulate.truth", "simulate.truth.Truth"]
+    assert _forbidden(ast.parse("from estimators.model import spec\n"), ROOMS["simulate"]) == [
+        "estimators.model", "estimators.model.spec"]
+    assert _forbidden(ast.parse("from . import budget\nimport numpy\n"), ROOMS["common"]) == []
     fn = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)][0]
     assert fn.args.args[0].arg == "truth"
