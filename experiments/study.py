@@ -96,10 +96,16 @@ def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
         n_channels=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(), analysis_draws=draws)
 
 
+SHARDS_PER_WORKER = 3   # ``jobs=auto`` starts a worker per this many shards (each worker compiles once)
+
+
 def _jobs(value, n_todo: int) -> int:
-    """Worker processes: ``auto`` is one per CPU core; never more than the shards to do."""
+    """Worker processes: ``auto`` is one per CPU core, but no more than one per
+    ``SHARDS_PER_WORKER`` shards to do, because every worker pays the compilation (about a minute
+    on 2 cores, and slower when two compile at once: the quick study took 1:39 with one worker and
+    1:55 with two); never more than the shards to do."""
     if value in (None, "auto"):
-        n = os.cpu_count() or 1
+        n = min(os.cpu_count() or 1, max(1, n_todo // SHARDS_PER_WORKER))
     else:
         try:
             n = int(value)

@@ -22,8 +22,29 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 ROOT = Path(CONF_DIR).parent
 # Keep Hydra from writing outputs/ folders and log files: every app writes its own.
 HYDRA_QUIET = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
-               "hydra/hydra_logging=disabled", "hydra.sweep.subdir=.",
-               "hydra.job.config.override_dirname.exclude_keys=[out,jobs,figures,max_new_shards]"]
+               "hydra/hydra_logging=disabled", "hydra.sweep.subdir=."]
+EXCLUDED = ("out", "jobs", "figures", "max_new_shards")    # never part of a job folder's name
+
+
+def _key(override: str) -> str:
+    """The key of a command-line override (``~a.b``, ``+a.b=1``, ``++a.b=1`` -> ``a.b``)."""
+    return override.split("=", 1)[0].lstrip("~+")
+
+
+def _is_sweep(override: str) -> bool:
+    """Whether an override sweeps: a comma outside brackets, or range/choice/glob/interval."""
+    if "=" not in override:
+        return False
+    value = override.split("=", 1)[1]
+    if any(value.startswith(f) for f in ("range(", "choice(", "glob(", "interval(")):
+        return True
+    depth = 0
+    for ch in value:
+        depth += ch in "[({"
+        depth -= ch in "])}"
+        if ch == "," and depth == 0:
+            return True
+    return False
 
 
 def _is_multirun() -> bool:
@@ -140,9 +161,14 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
             done(result)
         return result
 
-    _, _, flags = _split_argv(argv)
+    _, overrides, flags = _split_argv(argv)
     extra = [o for o in HYDRA_QUIET if o.split("=")[0] not in " ".join(argv)]
-    if any(f in ("-m", "--multirun") for f in flags) and not any(a.startswith("hydra.sweep.dir=") for a in argv):
-        extra.append(f"hydra.sweep.dir={_sweep_dir(config_name, argv)}")
+    if any(f in ("-m", "--multirun") for f in flags):
+        if not any(a.startswith("hydra.sweep.dir=") for a in argv):
+            extra.append(f"hydra.sweep.dir={_sweep_dir(config_name, argv)}")
+        # A job's folder is named by the overrides that vary across the sweep only.
+        fixed = sorted(set(EXCLUDED) | {_key(o) for o in overrides if not _is_sweep(o)})
+        extra = [o for o in extra if not o.startswith("hydra.job.config.override_dirname.exclude_keys=")]
+        extra.append(f"hydra.job.config.override_dirname.exclude_keys=[{','.join(fixed)}]")
     sys.argv = [sys.argv[0]] + argv + extra
     _app()

@@ -68,25 +68,35 @@ def mean_response(draws, b):
     return jnp.mean(beta[:, None, :] * tf.hill(b[None], half[:, None, :], slope[:, None, :]), axis=0)
 
 
-def _plans_one(alpha, theta, beta, half, slope, delayed, spend, n_fit, factors, max_lag: int, pre_first: bool):
-    """Posterior-mean total media over the first ``n_fit`` weeks under each plan, ``[P]`` (one dataset)."""
+def _plans_one(alpha, theta, beta, half, slope, delayed, spend, n_fit, levels, index, max_lag: int,
+               pre_first: bool):
+    """Posterior-mean total media over the first ``n_fit`` weeks under each plan, ``[P]`` (one dataset).
+
+    A plan multiplies channel ``k``'s observed spend by ``levels[index[p, k]]``. Adstock is linear,
+    so ``adstock(history + f * observed) = adstock(history) + f * adstock(observed)``: one adstock
+    per draw serves every plan, and each channel's total is computed once per distinct factor.
+    """
     n_t = spend.shape[0]
     pre = jnp.repeat(spend[:1], max_lag - 1, 0) if pre_first else jnp.zeros((max_lag - 1, spend.shape[1]))
-    zeros = jnp.zeros_like(pre)
-    w = tf.normalised_weights(alpha, theta, delayed[None, :], max_lag)               # [S, K, L]
-    hist = jnp.concatenate([pre, jnp.zeros_like(spend)])                             # [L-1+T, K]
-    obs = jnp.concatenate([zeros, spend])
-    a_hist = tf.adstock(hist[None], w)[:, max_lag - 1:]                              # [S, T, K]
-    a_obs = tf.adstock(obs[None], w)[:, max_lag - 1:]
-    fitted = (jnp.arange(n_t) < n_fit)[None, None, :, None]
-    ad = a_hist[:, None] + factors[None, :, None, :] * a_obs[:, None]                # [S, P, T, K]
-    contrib = beta[:, None, None, :] * tf.hill(ad, half[:, None, None, :], slope[:, None, None, :])
-    return jnp.mean(jnp.sum(jnp.where(fitted, contrib, 0.0), (2, 3)), 0)
+    idx = max_lag - 1 + jnp.arange(n_t)[None, :] - jnp.arange(max_lag)[:, None]          # [L, T]
+    stack = lambda x: jnp.transpose(x[idx], (2, 0, 1))                                    # [L-1+T, K] -> [K, L, T]
+    lag_hist = stack(jnp.concatenate([pre, jnp.zeros_like(spend)]))
+    lag_obs = stack(jnp.concatenate([jnp.zeros_like(pre), spend]))
+    w = tf.normalised_weights(alpha, theta, delayed[None, :], max_lag)                   # [S, K, L]
+    a_hist = jnp.einsum("klt,skl->skt", lag_hist, w)                                     # [S, K, T]
+    a_obs = jnp.einsum("klt,skl->skt", lag_obs, w)
+    fitted = (jnp.arange(n_t) < n_fit)
+    ad = a_hist[:, None] + levels[None, :, None, None] * a_obs[:, None]                  # [S, U, K, T]
+    sat = tf.hill(ad, half[:, None, :, None], slope[:, None, :, None])
+    per = jnp.sum(jnp.where(fitted, sat, 0.0), -1) * beta[:, None, :]                    # [S, U, K]
+    chan = jnp.arange(per.shape[-1])
+    totals = per[:, index, chan[None, :]].sum(-1)                                         # [S, P]
+    return totals.mean(0)
 
 
-def _analyse_one(d, factors, max_lag: int, pre_first: bool):
+def _analyse_one(d, levels, index, max_lag: int, pre_first: bool):
     plans = _plans_one(d["alpha"], d["theta"], d["beta"], d["half"], d["slope"], d["delayed"], d["spend"],
-                       d["n_fit"], factors, max_lag, pre_first)
+                       d["n_fit"], levels, index, max_lag, pre_first)
     alloc = B.optimise(lambda b: mean_response((d["beta"], d["half"], d["slope"]), b), d["budget"],
                        d["lower"], d["upper"])
     return plans, alloc.spend, alloc.response
@@ -94,8 +104,8 @@ def _analyse_one(d, factors, max_lag: int, pre_first: bool):
 
 @lru_cache(maxsize=8)
 def _program(max_lag: int, pre_first: bool):
-    one = lambda d, f: _analyse_one(d, f, max_lag, pre_first)
-    return jax.jit(jax.vmap(one, in_axes=(0, None)))
+    one = lambda d, levels, index: _analyse_one(d, levels, index, max_lag, pre_first)
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
 
 
 def analyse(post: Posterior, batch: ModelBatch, factors: np.ndarray, bounds: tuple, *,
@@ -129,9 +139,11 @@ def analyse(post: Posterior, batch: ModelBatch, factors: np.ndarray, bounds: tup
               "spend": np.asarray(meta.spend, np.float64), "n_fit": n_fit, "budget": budget,
               "lower": lower, "upper": upper}
     program = _program(int(max_lag), pre_sample == "first")
+    f = np.vstack([factors, np.ones((1, factors.shape[1]))])                   # + the observed plan
+    levels, index = np.unique(f, return_inverse=True)
     with jax.enable_x64(True):
-        f = jnp.asarray(np.vstack([factors, np.ones((1, factors.shape[1]))]), jnp.float64)   # + the observed plan
-        plans, alloc, resp = run_blocked(program, (inputs,), BLOCK, shared=(f,))
+        plans, alloc, resp = run_blocked(program, (inputs,), BLOCK, shared=(
+            jnp.asarray(levels, jnp.float64), jnp.asarray(index.reshape(f.shape), jnp.int32)))
     plans, now = plans[:, :-1], plans[:, -1]
     s = summarise(post)
     fit_weeks = (np.arange(post.kpi_mean.shape[1])[None, :] < n_fit[:, None])

@@ -106,7 +106,7 @@ class InferenceSpec:
     min_draws: int = 100
     draws: int = 1000
     adaptive: bool = True
-    readapt_after: int = 300
+    readapt_after: int = 500
     target_rhat: float = 1.01
     target_ess: float = 400.0
     max_tree_depth: int = 8

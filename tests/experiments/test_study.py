@@ -136,3 +136,25 @@ def test_reference_publishes_what_the_figures_need(runs, tmp_path):
     unfinished.mkdir()
     (unfinished / "manifest.json").write_text(json.dumps({"status": "running"}))
     assert reference.main([f"run={unfinished}", f"dest={tmp_path / 'never'}"]) == 2
+
+
+def test_multirun_gives_each_job_its_own_folder_and_leaves_nothing_behind(tmp_path):
+    """``-m ... out=DIR``: one folder per job under DIR (named by its overrides), multirun.yaml in
+    DIR, and nothing written to the working directory."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    out = tmp_path / "sweep"
+    args = [sys.executable, "-m", "experiments.study", "-m", "inference=fast", "inference.laplace_draws=100",
+            "~study.worlds.home_goods", "study.worlds.fashion=1", "study.mixed.truths.fashion=0",
+            "study.replicates=1", "jobs=1", "figures=false", "seed=0,1", f"out={out}"]
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert jobs == ["seed=0", "seed=1"], jobs
+    for j in jobs:
+        assert (out / j / "fits.parquet").exists() and (out / j / "manifest.json").exists()
+    a, b = (pd.read_parquet(out / j / "fits.parquet") for j in jobs)
+    assert not a["roi_mape"].equals(b["roi_mape"])          # two seeds, two results
+    assert (out / "multirun.yaml").exists()
+    assert list(cwd.iterdir()) == []
