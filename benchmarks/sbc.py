@@ -29,15 +29,16 @@ sys.path.insert(0, str(ROOT))
 PARAMS = ("roi", "alpha", "half_saturation", "slope", "sigma", "rho")
 
 
-def run(reps: int = 100, chains: int = 2, warmup: int = 300, draws: int = 300, thin_to: int = 99,
+def run(reps: int = 100, chains: int = 4, warmup: int | None = None, draws: int | None = None, thin_to: int = 99,
         bins: int = 10, seed: int = 0, n_weeks: int = 104, n_channels: int = 3, alpha: float = 0.01):
     from estimators.model.batch import build_batch
     from estimators.inference.posterior import fit
     from estimators.model.prior_predictive import prior_datasets, spend_template
     from estimators.model.spec import FitSpec, InferenceSpec, ModelSpec
 
-    spec = FitSpec(model=ModelSpec(n_fourier=2),
-                   inference=InferenceSpec(method="nuts", chains=chains, warmup=warmup, draws=draws))
+    inf = dict(method="nuts", chains=chains)
+    inf.update({k: v for k, v in (("warmup", warmup), ("draws", draws)) if v is not None})
+    spec = FitSpec(model=ModelSpec(n_fourier=2), inference=InferenceSpec(**inf)).validate()
     tpl = spend_template(seed + 1, n_weeks=n_weeks, n_channels=n_channels)
     pd_ = prior_datasets(jax.random.key(seed), tpl, spec, reps)
     batch = build_batch([d.observed for d in pd_], None, spec, kpi_scale=[d.kpi_scale for d in pd_],
@@ -45,11 +46,12 @@ def run(reps: int = 100, chains: int = 2, warmup: int = 300, draws: int = 300, t
     t0 = time.perf_counter()
     post = fit(jax.random.key(seed + 7), batch, spec)
     seconds = time.perf_counter() - t0
-    n_draws = chains * draws
-    take = np.linspace(0, n_draws - 1, thin_to).round().astype(int)
+    from estimators.inference.posterior import thinned
+
     ranks, pvals = {}, {}
     for name in PARAMS:
-        post_d = post.params[name].reshape(reps, n_draws, -1)[:, take]      # [R, L, k]
+        post_d = thinned(post.params[name], post, thin_to)                   # [R, L, ...] valid draws only
+        post_d = post_d.reshape(reps, thin_to, -1)
         true = np.stack([np.atleast_1d(d.params[name]) for d in pd_])       # [R, k]
         r = (post_d < true[:, None, :]).sum(1)                              # [R, k] in 0..L
         for j in range(r.shape[1]):
@@ -60,7 +62,10 @@ def run(reps: int = 100, chains: int = 2, warmup: int = 300, draws: int = 300, t
     n_tests = len(pvals)
     worst = min(pvals.values())
     d = post.diagnostics
-    return {"reps": reps, "chains": chains, "warmup": warmup, "draws": draws, "thin_to": thin_to,
+    return {"reps": reps, "chains": chains, "warmup": spec.inference.warmup, "draws_cap": spec.inference.draws,
+            "adaptive": spec.inference.adaptive, "quality_bar": list(spec.inference.bar),
+            "share_quality_ok": float(np.mean(d.quality_ok)), "draws_per_chain_median": float(np.median(d.n_draws)),
+            "restarts": int(np.sum(d.restarts)), "thin_to": thin_to,
             "bins": bins, "seed": seed, "seconds_incl_compile": seconds, "p_values": pvals,
             "min_p": worst, "bonferroni_threshold": alpha / n_tests, "passed": worst > alpha / n_tests,
             "divergences_total": int(np.sum(d.divergences)),
@@ -73,9 +78,9 @@ def run(reps: int = 100, chains: int = 2, warmup: int = 300, draws: int = 300, t
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=100)
-    ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=300)
-    ap.add_argument("--draws", type=int, default=300)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=None, help="default: the project's NUTS setting")
+    ap.add_argument("--draws", type=int, default=None, help="cap on draws per chain (default: the project's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "results" / "bench"))
     a = ap.parse_args(argv)

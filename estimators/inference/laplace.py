@@ -69,6 +69,21 @@ def model_fns(d0: ModelData, spec: ModelSpec, priors: Priors) -> ModelFns:
     return ModelFns(int(flat.shape[0]), unravel, trans, tuple(labels), np.array(chan))
 
 
+def real_coordinates(fns: ModelFns, channel_mask, delayed) -> np.ndarray:
+    """``[P]`` bool: the coordinates that are parameters of this dataset (not a padded channel's,
+    and not the delayed-peak lag of a channel with geometric adstock, which is prior-only)."""
+    mask, delayed = np.asarray(channel_mask) > 0, np.asarray(delayed) > 0
+    ch = np.maximum(fns.channel_of, 0)
+    is_theta = np.array([lab.startswith("theta_z") for lab in fns.labels])
+    return ((fns.channel_of < 0) | mask[ch]) & ~(is_theta & ~delayed[ch])
+
+
+def roi_coordinates(fns: ModelFns, channel_mask) -> np.ndarray:
+    """Indices of the real channels' ROI coordinates in the flat unconstrained vector."""
+    idx = np.array([i for i, lab in enumerate(fns.labels) if lab.startswith("roi[")])
+    return idx[np.asarray(channel_mask)[: idx.size] > 0]
+
+
 def potential(u, d, fns: ModelFns, spec: ModelSpec, priors: Priors):
     """Potential energy (negative log joint) at the flat unconstrained point ``u [P]``."""
     model = partial(mmm_model, spec=spec, priors=priors)

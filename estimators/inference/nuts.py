@@ -9,8 +9,8 @@ Per dataset (or per block of ``inference.lockstep`` datasets advancing together)
    ``adapt_mass`` asks for Stan's windowed adaptation;
 3. draws in chunks of ``chunk`` per chain: after at least ``min_draws``, each chunk ends with a
    check of the quality bar on every channel's ROI (rank-normalised split R-hat <=
-   ``target_rhat`` and bulk ESS >= ``target_ess``); sampling stops when it holds or at ``draws``
-   per chain;
+   ``target_rhat`` and bulk ESS >= ``target_ess``) with a guard on every other parameter
+   (R-hat <= ``guard_rhat``); sampling stops when it holds or at ``draws`` per chain;
 4. if the bar still fails after ``readapt_after`` draws per chain (the Laplace covariance was a
    poor mass matrix), those draws become warm-up: every chain restarts where it stands with the
    draws' covariance as its mass matrix, warms up its step size again and samples afresh (once).
@@ -106,13 +106,23 @@ def _blocks(n: int, size: int) -> list:
     return [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def meets_bar(u_roi: np.ndarray, bar: tuple) -> tuple[bool, np.ndarray, np.ndarray]:
-    """Whether ROI draws ``[C, D, K]`` (any monotone transform: ranks decide) meet ``(rhat, ess)``."""
-    r, e = rhat_bulk(u_roi), ess_bulk(u_roi)
-    return bool(np.all(r <= bar[0]) and np.all(e >= bar[1])), r, e
+def check_bar(u: np.ndarray, roi: np.ndarray, real: np.ndarray, bar: tuple) -> tuple[bool, list]:
+    """The quality bar on draws ``u [C, D, P]``: every ROI coordinate (any monotone transform of
+    the ROI: ranks decide) at R-hat <= ``bar[0]`` and bulk ESS >= ``bar[1]``, every real coordinate
+    at R-hat <= ``bar[2]``. Returns ``(met, reasons)``."""
+    r, e = rhat_bulk(u[..., real]), ess_bulk(u[..., roi])
+    r_roi = rhat_bulk(u[..., roi])
+    reasons = []
+    if not np.all(r_roi <= bar[0]):
+        reasons.append(f"ROI R-hat {np.nanmax(r_roi):.3f} > {bar[0]}")
+    if not np.all(e >= bar[1]):
+        reasons.append(f"ROI bulk ESS {np.nanmin(e):.0f} < {bar[1]:.0f}")
+    if not np.all(r <= bar[2]):
+        reasons.append(f"R-hat {np.nanmax(r):.3f} > {bar[2]} (all parameters)")
+    return not reasons, reasons
 
 
-def _warm_and_draw(state, data, step, idx, mask, roi_idx, inf, n_warm: int, final: bool = False):
+def _warm_and_draw(state, data, step, idx, coords, inf, n_warm: int, final: bool = False):
     """Warm up, then draw chunks until the bar holds for every dataset of the block.
 
     Returns ``(chunks, None)`` when the run ends (bar met, or the cap), or ``(None, chunks)`` when
@@ -131,7 +141,7 @@ def _warm_and_draw(state, data, step, idx, mask, roi_idx, inf, n_warm: int, fina
         if n_draws < inf.min_draws or not inf.adaptive:
             continue
         z = np.concatenate([c[0] for c in chunks], axis=2)                       # [b, C, D, P]
-        if all(meets_bar(z[j][..., roi_idx[mask[i]]], inf.bar)[0] for j, i in enumerate(idx)):
+        if all(check_bar(z[j], *coords[i], inf.bar)[0] for j, i in enumerate(idx)):
             return chunks, None
         if not final and inf.readapt_after and n_draws >= inf.readapt_after:
             return None, chunks
@@ -143,8 +153,8 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
     inf = spec.inference
     spec = replace(spec, calibration=CalibrationSpec())      # calibration lives in the data
     fns = L.model_fns_of(fns_key)
-    roi_idx = np.array([i for i, lab in enumerate(fns.labels) if lab.startswith("roi[")])
-    mask = np.asarray(batch.data.channel_mask) > 0
+    coords = [(L.roi_coordinates(fns, m), L.real_coordinates(fns, m, dl))
+              for m, dl in zip(np.asarray(batch.data.channel_mask), np.asarray(batch.data.delayed))]
     n = keys.shape[0]
     n_warm = warmup_iterations(spec)
     per_ds = [None] * n
@@ -158,7 +168,7 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
         k_start, k_init, k_again = jax.vmap(lambda k: jax.random.split(k, 3))(keys[idx]).transpose(1, 0)
         starts, inv_mass = starts_fn(k_start, L.take(lap, idx), data)
         state = init(k_init, starts, inv_mass, data)
-        chunks, readapted = _warm_and_draw(state, data, step, idx, mask, roi_idx, inf, n_warm)
+        chunks, readapted = _warm_and_draw(state, data, step, idx, coords, inf, n_warm)
         if chunks is None:
             # The bar was not met by ``readapt_after`` draws: the draws so far become warm-up.
             # Restart every chain where it stands, with the draws' covariance as the mass matrix.
@@ -166,7 +176,7 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
             last = z[:, :, -1]
             mass = np.stack([draws_mass(z[j], inf.dense_mass) for j in range(len(idx))])
             state = init(k_again, jnp.asarray(last), jnp.asarray(mass), data)
-            chunks, _ = _warm_and_draw(state, data, step, idx, mask, roi_idx, inf, n_warm, final=True)
+            chunks, _ = _warm_and_draw(state, data, step, idx, coords, inf, n_warm, final=True)
             n_restarts[idx] = 1
         dt = (time.perf_counter() - t0) / len(idx)
         cat = lambda pos: np.concatenate([c[pos] for c in chunks], axis=2)    # draw axis of [b, C, D, ...]

@@ -130,30 +130,25 @@ def posterior_from(draws: Draws, lap: L.Laplace, batch: ModelBatch, spec: FitSpe
 
 
 def _diagnostics(draws: Draws, lap, fns, mask, delayed, spec: FitSpec, map_seconds) -> Diagnostics:
+    from estimators.inference.nuts import check_bar
+
     n, n_k = mask.shape
-    ch = fns.channel_of
-    # theta only matters for delayed channels; elsewhere it is prior-only and left out
-    is_theta = np.array([lab.startswith("theta_z") for lab in fns.labels])
     roi_idx = np.array([i for i, lab in enumerate(fns.labels) if lab.startswith("roi[")])
     rhat_max, ess_min = np.full(n, np.nan), np.full(n, np.nan)
     rhat_roi, ess_roi = np.full((n, n_k), np.nan), np.full((n, n_k), np.nan)
     ok = np.zeros(n, bool)
     quality = []
-    bar = spec.inference.bar
     for i in range(n):
         if not draws.sampled:
             quality.append("not sampled")
             continue
         u = draws.u[i][:, : draws.n_draws[i]]
-        real = ((ch < 0) | mask[i][np.maximum(ch, 0)]) & ~(is_theta & ~delayed[i][np.maximum(ch, 0)])
+        real = L.real_coordinates(fns, mask[i], delayed[i])
         r, e = rhat_bulk(u), ess_bulk(u)
         rhat_max[i], ess_min[i] = np.nanmax(r[real]), np.nanmin(e[real])
         rhat_roi[i] = np.where(mask[i], r[roi_idx], np.nan)
         ess_roi[i] = np.where(mask[i], e[roi_idx], np.nan)
-        rr, ee = rhat_roi[i][mask[i]], ess_roi[i][mask[i]]
-        ok[i] = bool(np.all(rr <= bar[0]) and np.all(ee >= bar[1]))
-        reasons = ([f"ROI R-hat {np.nanmax(rr):.3f} > {bar[0]}"] if not np.all(rr <= bar[0]) else []) + \
-                  ([f"ROI bulk ESS {np.nanmin(ee):.0f} < {bar[1]:.0f}"] if not np.all(ee >= bar[1]) else [])
+        ok[i], reasons = check_bar(u, L.roi_coordinates(fns, mask[i]), real, spec.inference.bar)
         quality.append("ok" if ok[i] else "; ".join(reasons) + f" after {draws.n_draws[i]} draws per chain")
     valid = np.broadcast_to(np.arange(draws.u.shape[2])[None, None, :] < np.asarray(draws.n_draws)[:, None, None],
                             np.shape(draws.num_steps))

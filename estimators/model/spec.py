@@ -85,6 +85,8 @@ class InferenceSpec:
             as the mass matrix (once; 0 never).
         target_rhat, target_ess: the quality bar on every channel's ROI: rank-normalised
             split R-hat at most ``target_rhat`` and bulk ESS at least ``target_ess``.
+        guard_rhat: and every other parameter's R-hat at most this (a convergence guard: a
+            run may not stop on its ROIs alone while another parameter has not mixed).
         max_tree_depth: NUTS tree-depth cap.
         target_accept: dual-averaging target.
         dense_mass: dense (True) or diagonal mass matrix.
@@ -109,6 +111,7 @@ class InferenceSpec:
     readapt_after: int = 500
     target_rhat: float = 1.01
     target_ess: float = 400.0
+    guard_rhat: float = 1.05
     max_tree_depth: int = 8
     target_accept: float = 0.8
     dense_mass: bool = True
@@ -140,13 +143,15 @@ class InferenceSpec:
             raise ConfigError("inference.target_accept", "must be in (0, 1)")
         if not self.target_rhat > 1.0:
             raise ConfigError("inference.target_rhat", "must be > 1")
+        if not self.guard_rhat > 1.0:
+            raise ConfigError("inference.guard_rhat", "must be > 1")
         if not self.target_ess > 0:
             raise ConfigError("inference.target_ess", "must be > 0")
 
     @property
     def bar(self) -> tuple:
-        """The quality bar ``(max R-hat, min bulk ESS)`` of every channel's ROI."""
-        return self.target_rhat, self.target_ess
+        """The quality bar: ``(max ROI R-hat, min ROI bulk ESS, max R-hat of every parameter)``."""
+        return self.target_rhat, self.target_ess, self.guard_rhat
 
 
 @dataclass(frozen=True)
