@@ -82,6 +82,12 @@ def _fail(msg: str, code: int = 2):
     sys.exit(code)
 
 
+def _module_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec.name.removesuffix(".__main__") if spec and spec.name else Path(sys.argv[0]).name
+
+
 def _split_argv(argv):
     """Separate Hydra flags (config dir / name, multirun) from overrides."""
     config_dirs, overrides, i = [], [], 0
@@ -148,6 +154,8 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
 
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     argv = sys.argv[1:]
+    # The command as the user typed it, for manifests (Hydra's own overrides are appended below).
+    os.environ["MMM_COMMAND"] = " ".join(["python -m " + _module_name()] + argv)
     preflight(config_name, argv)
     enable_cache()
 

@@ -70,7 +70,7 @@ def write_run_files(out: Path, cfg: Mapping[str, Any], seed: int, extra: Mapping
                     "cpus": os.cpu_count()},
         "seed": int(seed),
         "config_hash": config_hash(cfg),
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "command": os.environ.get("MMM_COMMAND") or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
     }
     if extra:
         manifest.update(extra)

@@ -29,6 +29,9 @@ The combined read ``N(m, s)`` then enters the model in one of two ways:
   LogNormal; an imprecise or negative read gives a wide prior (log-sd at most about 1.2, the
   limit of a read far below zero), never a confident low one. On unbiased reads its 90%
   interval covers the true ROI at about the nominal rate (a test checks 85-95%).
+  ``calibration.m1_conversion=moment`` keeps the conversion of the earlier reference runs for
+  comparison: the LogNormal with the read's mean and sd, the mean floored at 0.05, which turns an
+  imprecise or negative read into a confident prior near zero.
 * **M1, multiplied into the default prior** (``calibration=m1_prior``, i.e.
   ``m1_with_default_prior=true``): the default ROI prior stays, and the read is one more
   likelihood term, ``m ~ Normal(ROI, s)``, inside the model: the exact product of the two.
@@ -76,6 +79,16 @@ def combine_precision(means: Sequence[float], ses: Sequence[float]) -> tuple[flo
     return float(np.sum(w * np.asarray(means, float)) / np.sum(w)), float(np.sum(w) ** -0.5)
 
 
+MOMENT_FLOOR = 0.05    # the moment conversion's floor on the combined iROAS (earlier reference runs)
+
+
+def moment_prior(mean: float, sd: float) -> tuple[float, float]:
+    """LogNormal ``(mu_log, sd_log)`` with the read's mean (floored at ``MOMENT_FLOOR``) and sd."""
+    m = max(mean, MOMENT_FLOOR)
+    s2 = float(np.log1p((sd / m) ** 2))
+    return float(np.log(m) - s2 / 2), float(np.sqrt(s2))
+
+
 def replacement_prior(mean: float, sd: float, level: float = 0.90) -> tuple[float, float]:
     """LogNormal ``(mu_log, sd_log)`` with the central ``level`` interval of ``N(mean, sd)`` truncated to > 0."""
     from scipy import stats
@@ -100,7 +113,7 @@ class M1Inputs(NamedTuple):
 
 
 def m1_inputs(tests: Sequence[LiftTest], channel_names: Sequence[str], default: tuple,
-              with_default_prior: bool = False) -> M1Inputs:
+              with_default_prior: bool = False, conversion: str = "quantile") -> M1Inputs:
     """M1 (eq. 11) per channel; channels without tests keep ``default`` and no read.
 
     Args:
@@ -109,7 +122,10 @@ def m1_inputs(tests: Sequence[LiftTest], channel_names: Sequence[str], default: 
         default: the default LogNormal ``(mu, sd)``.
         with_default_prior: keep the default prior and add the read as a likelihood term
             (``m1_prior``) instead of replacing the prior (``m1``).
+        conversion: how a read replaces the prior: ``quantile`` (:func:`replacement_prior`) or
+            ``moment`` (:func:`moment_prior`, the earlier reference runs' conversion).
     """
+    convert = moment_prior if conversion == "moment" else replacement_prior
     n_k = len(channel_names)
     out = M1Inputs(np.full(n_k, float(default[0])), np.full(n_k, float(default[1])), np.zeros(n_k),
                    np.ones(n_k), np.zeros(n_k))
@@ -121,7 +137,7 @@ def m1_inputs(tests: Sequence[LiftTest], channel_names: Sequence[str], default: 
         if with_default_prior:
             out.obs[k], out.se[k], out.mask[k] = m, s, 1.0
         else:
-            out.mu[k], out.sd[k] = replacement_prior(m, s)
+            out.mu[k], out.sd[k] = convert(m, s)
     return out
 
 

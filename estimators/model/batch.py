@@ -134,7 +134,8 @@ def _one(obs: Observed, tests: Sequence[LiftTest], spec: FitSpec, kpi_scale: flo
     controls = obs.controls / np.where(cmax > 0, cmax, 1.0)
     delayed = np.array([n.lower() in ms.delayed_channels for n in obs.channel_names], float)
     tests = list(tests) if cal.method != "none" else []
-    m1 = m1_inputs(tests if cal.method == "m1" else [], obs.channel_names, pr.roi, cal.m1_with_default_prior)
+    m1 = m1_inputs(tests if cal.method == "m1" else [], obs.channel_names, pr.roi, cal.m1_with_default_prior,
+                   cal.m1_conversion)
     m2 = [t for t in tests if cal.method == "m2"]
     seg = test_segments(m2, list(obs.channel_names), full, mean, kpi_scale, n_t, n_l,
                         period_days=ms.period_days)

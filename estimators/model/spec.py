@@ -164,19 +164,29 @@ class CalibrationSpec:
         m1_with_default_prior: M1 only: if True the tests' iROAS likelihood is multiplied
             into the default ROI prior (eq. 11 with p(tau) = the default prior; the
             ``m1_prior`` option); if False the tests' flat-prior posterior replaces it.
+        m1_conversion: M1 replacing the prior: ``quantile`` (the read's truncated-normal
+            posterior as a LogNormal with its 5% and 95% quantiles) or ``moment`` (the earlier
+            reference runs': the LogNormal with the read's mean, floored at 0.05, and sd).
     """
 
     method: str = "none"
     m1_with_default_prior: bool = False
+    m1_conversion: str = "quantile"
 
     def validate(self) -> None:
         if self.method not in CALIBRATIONS:
             raise ConfigError("calibration", f"must be one of {CALIBRATIONS}, got {self.method!r}")
+        if self.m1_conversion not in ("quantile", "moment"):
+            raise ConfigError("calibration.m1_conversion", f"must be quantile or moment, got {self.m1_conversion!r}")
 
     @property
     def label(self) -> str:
         """The name of the calibration in tables: ``none``, ``m1``, ``m1_prior`` or ``m2``."""
-        return "m1_prior" if self.method == "m1" and self.m1_with_default_prior else self.method
+        if self.method != "m1":
+            return self.method
+        if self.m1_with_default_prior:
+            return "m1_prior"
+        return "m1" if self.m1_conversion == "quantile" else "m1_moment"
 
 
 @dataclass(frozen=True)

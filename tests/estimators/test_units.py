@@ -71,6 +71,20 @@ def test_replacement_prior_covers_unbiased_reads_at_the_nominal_rate():
     assert 0.85 <= cover[cv >= 1].mean() <= 0.95, cover[cv >= 1].mean()
 
 
+@pytest.mark.parametrize("mean,sd", [(2.0, 0.3), (0.8, 0.8), (4.0, 0.05)])
+def test_moment_conversion_keeps_mean_and_sd(mean, sd):
+    """The earlier runs' conversion (m1_conversion=moment): a LogNormal with the read's mean and sd
+    (seeded Monte Carlo, 400,000 draws, 1% and 2%), and a negative read floored at 0.05."""
+    mu, s = cal.moment_prior(mean, sd)
+    x = np.random.default_rng(0).lognormal(mu, s, 400_000)
+    assert x.mean() == pytest.approx(mean, rel=0.01) and x.std() == pytest.approx(sd, rel=0.02)
+    neg_mu, neg_s = cal.moment_prior(-1.0, 2.0)
+    assert np.exp(neg_mu + neg_s ** 2 / 2) == pytest.approx(cal.MOMENT_FLOOR) and neg_s > 2.0    # confident near 0
+    tests = [_test("ch0", lift=+100.0, se=5000.0)]
+    moment = cal.m1_inputs(tests, ["ch0"], (0.6, 0.6), conversion="moment")
+    assert (moment.mu[0], moment.sd[0]) == pytest.approx(cal.moment_prior(*cal.iroas(tests[0])))
+
+
 def test_m1_inputs_only_on_tested_channels():
     tests = [_test("ch1", lift=-6000.0, se=300.0), _test("ch1", lift=-7000.0, se=300.0)]
     p = cal.m1_inputs(tests, ["ch0", "ch1"], default=(0.6, 0.6))
