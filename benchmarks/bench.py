@@ -494,6 +494,8 @@ def main(argv=None):
     ap.add_argument("--studies", default="all", choices=("none", "quick", "fast", "all"))
     ap.add_argument("--studies-from", default=None,
                     help="take part 4 from an earlier bench.json instead of running it (its command is kept)")
+    ap.add_argument("--parts-from", default=None,
+                    help="take parts 1-3 from an earlier bench.json and run part 4 only (its command is kept)")
     ap.add_argument("--study-models", type=int, default=1241, help="fits of the study a compile is shared by")
     ap.add_argument("--study-workers", type=int, default=2, help="worker processes (compiles) of that study")
     ap.add_argument("--seed", type=int, default=0)
@@ -515,10 +517,16 @@ def main(argv=None):
     enable_cache()
     t_start = time.perf_counter()
     key = jax.random.key(a.seed)
-    print("part 1: time to the quality bar, side by side with PyMC-Marketing", flush=True)
-    peer = peer_part(a, key)
-    print("part 2-3: harness throughput and profile", flush=True)
-    thr = throughput(a, key)
+    if a.parts_from:
+        earlier = json.loads(Path(a.parts_from).read_text())
+        peer, thr = earlier["peer"], earlier["throughput"]
+        peer["_from"] = {"file": a.parts_from, "command": earlier.get("command"),
+                         "git_revision": earlier.get("git_revision")}
+    else:
+        print("part 1: time to the quality bar, side by side with PyMC-Marketing", flush=True)
+        peer = peer_part(a, key)
+        print("part 2-3: harness throughput and profile", flush=True)
+        thr = throughput(a, key)
     print("part 4: study targets", flush=True)
     if a.studies_from:
         earlier = json.loads(Path(a.studies_from).read_text())

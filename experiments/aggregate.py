@@ -2,9 +2,13 @@
 
 Every improvement is paired: the same dataset's uncalibrated fit (arm ``none``)
 against its calibrated fit, ``(err_none - err_arm) / err_none`` (positive =
-better). Stability is paired per truth: the dispersion of ROI_hat / ROI across
-the truth's replicates under ``none`` against the same under the arm (arms fitted
-on one replicate only have no stability).
+better). Each is summarised three ways, each with a bootstrap CI that resamples
+truths (a truth's replicates stay together): the median of the per-dataset
+improvements, the ratio of means ``1 - mean(err_arm) / mean(err_none)``, and the
+share of datasets improved. Stability is paired per truth: the dispersion of
+ROI_hat / ROI across the truth's replicates under ``none`` against the same under
+the arm (arms fitted on one replicate only have no stability); :func:`stability_split`
+splits its mean square into bias squared and variance.
 """
 from __future__ import annotations
 
@@ -19,8 +23,14 @@ LABELS = {**{n: m.label for n, m in M.METRICS.items() if m.paired != "none"},
           "stability": "ROI instability across replicates"}
 
 
+def _improvements(m: M.MetricDef, bv: np.ndarray, gv: np.ndarray) -> np.ndarray:
+    if m.paired == "relative":
+        return M.improvement(bv, gv) if m.better == "lower" else -M.improvement(bv, gv)
+    return gv - bv if m.better == "higher" else bv - gv
+
+
 def paired(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Long table: one row per (arm, metric) with the paired improvement summary."""
+    """Long table: one row per (arm, metric) with the paired summaries of :func:`metrics.paired_stats`."""
     base = fits[fits["arm"] == "none"].set_index("dataset_id")
     out = []
     for arm, grp in fits[fits["arm"] != "none"].groupby("arm", sort=False):
@@ -29,19 +39,70 @@ def paired(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         for metric, m in M.METRICS.items():
             if m.paired == "none" or metric not in g.columns:
                 continue
-            bv, gv = b[metric].to_numpy(), g[metric].to_numpy()
-            if m.paired == "relative":
-                imp = M.improvement(bv, gv) if m.better == "lower" else -M.improvement(bv, gv)
-            else:
-                imp = gv - bv if m.better == "higher" else bv - gv
-            out.append({"arm": arm, "metric": metric, **M.paired_summary(imp, seed)._asdict(),
+            bv, gv = b[metric].to_numpy(float), g[metric].to_numpy(float)
+            stats = M.paired_stats(bv, gv, _improvements(m, bv, gv), g["truth_id"].to_numpy(), seed,
+                                   ratio=m.paired == "relative" and m.better == "lower")
+            out.append({"arm": arm, "metric": metric, **stats,
                         "baseline_median": float(np.nanmedian(bv)), "arm_median": float(np.nanmedian(gv))})
         stab = stability_pairs(fits, arm)
         if len(stab):
-            imp = M.improvement(stab["none"].to_numpy(), stab["arm"].to_numpy())
-            out.append({"arm": arm, "metric": "stability", **M.paired_summary(imp, seed)._asdict(),
-                        "baseline_median": float(np.median(stab["none"])),
-                        "arm_median": float(np.median(stab["arm"]))})
+            bv, gv = stab["none"].to_numpy(), stab["arm"].to_numpy()
+            stats = M.paired_stats(bv, gv, M.improvement(bv, gv), stab["truth_id"].to_numpy(), seed)
+            out.append({"arm": arm, "metric": "stability", **stats,
+                        "baseline_median": float(np.median(bv)), "arm_median": float(np.median(gv))})
+    return pd.DataFrame(out)
+
+
+def stability_split(fits: pd.DataFrame) -> pd.DataFrame:
+    """Bias squared and variance of ``ROI_hat / ROI`` across each truth's replicates, per arm.
+
+    For every truth and channel with at least two replicates in the arm: ``bias2 = (mean_r x - 1)^2``
+    and ``variance = var_r x`` (ddof 1) of ``x = ROI_hat / ROI``; their sum is the mean square
+    error of ``x`` about 1 (with the unbiased variance). Rows: arm (``none`` included), with the
+    means over truths and channels, the variance's share of their sum, and the number of truths.
+    """
+    rows = []
+    for arm, grp in fits.groupby("arm", sort=False):
+        b2, var, truths = [], [], 0
+        for _, t in grp.groupby("truth_id"):
+            if len(t) < 2:
+                continue
+            x = np.stack(t["roi_hat"].map(np.asarray)) / np.asarray(t["roi_true"].iloc[0], float)[None, :]
+            b2.append((x.mean(0) - 1.0) ** 2)
+            var.append(x.var(0, ddof=1))
+            truths += 1
+        if not truths:
+            continue
+        b2m, vm = float(np.mean(np.concatenate(b2))), float(np.mean(np.concatenate(var)))
+        rows.append({"arm": arm, "n_truths": truths, "bias2": b2m, "variance": vm, "mse": b2m + vm,
+                     "variance_share": vm / (b2m + vm) if b2m + vm > 0 else float("nan"),
+                     "replicates": int(grp.groupby("truth_id").size().median())})
+    return pd.DataFrame(rows)
+
+
+PRECISION_BINS = (0.0, 0.25, 0.5, 1.0, np.inf)
+
+
+def by_precision(fits: pd.DataFrame, seed: int = 0, bins=PRECISION_BINS,
+                 metrics=("roi_mape", "attribution_error", "counterfactual_delta_mape", "budget_regret")) -> pd.DataFrame:
+    """The paired verdicts by bins of the realised precision of the tests each fit used
+    (``test_rel_se``: median ``lift_se / |lift|`` of its tests): one row per (arm, bin, metric)."""
+    if "test_rel_se" not in fits.columns:
+        return pd.DataFrame()
+    base = fits[fits["arm"] == "none"].set_index("dataset_id")
+    cal = fits[(fits["arm"] != "none") & np.isfinite(fits["test_rel_se"])]
+    labels = [f"[{lo:g}, {hi:g})" for lo, hi in zip(bins[:-1], bins[1:])]
+    cal = cal.assign(precision_bin=pd.cut(cal["test_rel_se"], list(bins), right=False, labels=labels))
+    out = []
+    for (arm, bin_), grp in cal.groupby(["arm", "precision_bin"], sort=False, observed=True):
+        g = grp.set_index("dataset_id")
+        b = base.loc[g.index]
+        for metric in metrics:
+            m = M.METRICS[metric]
+            bv, gv = b[metric].to_numpy(float), g[metric].to_numpy(float)
+            stats = M.paired_stats(bv, gv, _improvements(m, bv, gv), g["truth_id"].to_numpy(), seed,
+                                   ratio=m.paired == "relative" and m.better == "lower")
+            out.append({"arm": arm, "precision_bin": str(bin_), "metric": metric, **stats})
     return pd.DataFrame(out)
 
 
@@ -60,17 +121,26 @@ def stability_pairs(fits: pd.DataFrame, arm: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_table(long: pd.DataFrame) -> pd.DataFrame:
-    """Rows metrics, columns arms; cells ``median [CI low, CI high]`` in percent (points for coverage)."""
+STATS = {"median": ("median", "ci_low", "ci_high"), "ratio_of_means": ("ratio_of_means", "rom_ci_low", "rom_ci_high"),
+         "share_improved": ("share_improved", "share_ci_low", "share_ci_high")}
+
+
+def summary_table(long: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
+    """Rows metrics, columns arms; cells ``value [CI low, CI high]`` in percent (points for coverage)
+    of one of :data:`STATS` (the median of per-dataset improvements by default)."""
+    v, lo, hi = STATS[stat]
+
     def cell(r):
-        if r["n"] == 0:
+        if r["n"] == 0 or not np.isfinite(r[v]):
             return ""
-        f = 100.0
-        return f"{f * r['median']:+.1f}% [{f * r['ci_low']:+.1f}, {f * r['ci_high']:+.1f}] (n={int(r['n'])})"
+        f, sign = 100.0, "" if stat == "share_improved" else "+"
+        return f"{f * r[v]:{sign}.1f}% [{f * r[lo]:{sign}.1f}, {f * r[hi]:{sign}.1f}] (n={int(r['n'])})"
 
     t = long.assign(cell=long.apply(cell, axis=1)).pivot(index="metric", columns="arm", values="cell")
     order = [m for m in LABELS if m in t.index]
     t = t.loc[order].fillna("n/a")
     t.index = [LABELS[m] for m in order]
-    t.index.name = "paired improvement vs none (positive = better)"
+    t.index.name = {"median": "median paired improvement vs none (positive = better)",
+                    "ratio_of_means": "1 - mean(arm) / mean(none) (positive = better)",
+                    "share_improved": "share of datasets improved vs none"}[stat]
     return t

@@ -9,7 +9,11 @@
 * ``strategies_mixed``: the strategies on mixed-quality experiments;
 * ``eqs_vs_change``: EQS total against the realised change in the channel's ROI
   error when the test was the only one used on its channel;
-* ``distributions``: per-metric distributions by arm.
+* ``distributions``: per-metric distributions by arm;
+* ``stability_split``: bias squared and variance of ROI_hat / ROI across replicates, per arm
+  (from ``stability.csv``);
+* ``precision``: the paired verdicts by bins of the realised precision of the tests used
+  (from ``summary_precision.csv``).
 """
 from __future__ import annotations
 
@@ -63,8 +67,8 @@ def _dot_whisker(long: pd.DataFrame, arms: list[str], title: str, claims: dict |
                 continue
             r = sub.loc[metric]
             y = m + (a - (n - 1) / 2) * 0.22
-            ax.errorbar(100 * r["median"], y, xerr=[[100 * (r["median"] - r["ci_low"])],
-                                                    [100 * (r["ci_high"] - r["median"])]],
+            ax.errorbar(100 * r["median"], y, xerr=[[max(0.0, 100 * (r["median"] - r["ci_low"]))],
+                                                    [max(0.0, 100 * (r["ci_high"] - r["median"]))]],
                         fmt=MARKERS[a % len(MARKERS)], color=GREYS[a % len(GREYS)], mec="black",
                         ms=5, capsize=2, lw=1, label=arm if m == 0 else None)
             claim = (claims or {}).get(arm, {}).get(metric)
@@ -148,6 +152,53 @@ def distributions_figure(run: Path, fits: pd.DataFrame) -> list[Path]:
     return _save(fig, run / "figures", "distributions")
 
 
+def stability_figure(run: Path, split: pd.DataFrame) -> list[Path]:
+    """Stacked bars: bias squared and variance of ROI_hat / ROI across each truth's replicates."""
+    if split.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(split) + 1.2))
+    y = np.arange(len(split))
+    ax.barh(y, split["bias2"], color="0.3", label="bias$^2$")
+    ax.barh(y, split["variance"], left=split["bias2"], color="0.75", label="variance")
+    ax.set_yticks(y, split["arm"])
+    ax.invert_yaxis()
+    ax.set_xlabel("mean square of ROI_hat / ROI about 1, over truths and channels")
+    ax.set_title("Where the ROI error across replicates comes from")
+    ax.legend(frameon=False, loc="lower right")
+    return _save(fig, run / "figures", "stability_split")
+
+
+def precision_figure(run: Path, prec: pd.DataFrame) -> list[Path]:
+    """Median paired improvement by bin of realised test precision, one panel per metric."""
+    if prec.empty:
+        return []
+    metrics = list(dict.fromkeys(prec["metric"]))
+    bins = list(dict.fromkeys(prec["precision_bin"]))
+    arms = [a for a in dict.fromkeys(prec["arm"]) if not a.startswith("mixed/")] or list(dict.fromkeys(prec["arm"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.2 * len(metrics) + 0.6, 2.8), squeeze=False, sharey=True)
+    for ax, metric in zip(axes[0], metrics):
+        for a, arm in enumerate(arms):
+            sub = prec[(prec["arm"] == arm) & (prec["metric"] == metric)].set_index("precision_bin")
+            xs = [i + (a - (len(arms) - 1) / 2) * 0.12 for i, b in enumerate(bins) if b in sub.index]
+            rs = [sub.loc[b] for b in bins if b in sub.index]
+            if not rs:
+                continue
+            med = np.array([100 * r["median"] for r in rs])
+            lo = np.maximum(0.0, med - [100 * r["ci_low"] for r in rs])
+            hi = np.maximum(0.0, np.array([100 * r["ci_high"] for r in rs]) - med)
+            ax.errorbar(xs, med, yerr=[lo, hi],
+                        fmt=MARKERS[a % len(MARKERS)], color=GREYS[a % len(GREYS)], mec="black", ms=4, capsize=2,
+                        lw=0.8, label=arm)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(range(len(bins)), bins, rotation=45, fontsize=6)
+        ax.set_title(LABELS.get(metric, metric), fontsize=7)
+        ax.set_xlabel("lift_se / |lift| of the tests used", fontsize=6)
+    axes[0][0].set_ylabel("paired improvement, % (median, 95% CI)")
+    axes[0][-1].legend(frameon=False, fontsize=5)
+    fig.tight_layout()
+    return _save(fig, run / "figures", "precision")
+
+
 def draw_all(run: Path) -> list[Path]:
     """Every figure of a run folder."""
     run = Path(run)
@@ -157,6 +208,8 @@ def draw_all(run: Path) -> list[Path]:
     eqs = pd.read_parquet(run / "eqs.parquet")
     paths = scenarios_figure(run, long) + strategies_figure(run, long) + eqs_figure(run, eqs) \
         + distributions_figure(run, fits)
+    read = lambda name: pd.read_csv(run / name) if (run / name).exists() and (run / name).stat().st_size > 1 else pd.DataFrame()
+    paths += stability_figure(run, read("stability.csv")) + precision_figure(run, read("summary_precision.csv"))
     return paths
 
 

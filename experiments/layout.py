@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import jax
 
@@ -22,14 +22,29 @@ def tag(name: str) -> int:
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
+EXPERIMENT_DRAWS = {False: ("redrawn",), True: ("fixed",), "both": ("redrawn", "fixed")}
+
+
 @dataclass(frozen=True)
 class Arm:
+    """One arm of the study: a scenario's tests, a strategy, a calibration and an experiment draw.
+
+    ``calibration`` is a calibration config name (``conf/calibration/<name>.yaml``); ``draws`` is
+    ``redrawn`` (each replicate runs its own experiments) or ``fixed`` (every replicate of a truth
+    gets replicate 0's readouts). ``suffix`` is what the layout adds to the name to tell arms
+    apart when a study has several calibrations or both draws (empty otherwise, so single-design
+    studies keep the names and keys of earlier runs).
+    """
+
     scenario: str      # none | good | bad | mixed
     strategy: str
+    calibration: str = ""
+    draws: str = "redrawn"
+    suffix: str = ""
 
     @property
     def name(self) -> str:
-        return "none" if self.scenario == "none" else f"{self.scenario}/{self.strategy}"
+        return "none" if self.scenario == "none" else f"{self.scenario}/{self.strategy}{self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,35 @@ class Layout:
         return sum(s.n_truths * s.replicates * per + s.mixed_truths * len(self.mixed_arms) for s in self.shards)
 
 
-def layout(study: Mapping, strategy: str, shard_truths: int) -> Layout:
-    """Expand the ``study`` config into shards and arms."""
+def _fixed(value):
+    if value in (False, True, "both"):
+        return value
+    if isinstance(value, str) and value.lower() in ("false", "true"):
+        return value.lower() == "true"
+    raise ConfigError("study.fixed_experiments", f"must be false, true or both, got {value!r}")
+
+
+def _variants(calibrations: Sequence[str], draws: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``(calibration, draws, suffix)`` of every calibrated variant of a scenario and strategy."""
+    out = []
+    for c in calibrations:
+        for d in draws:
+            parts = ([c] if len(calibrations) > 1 else []) + ([d] if len(draws) > 1 else [])
+            out.append((c, d, "".join(f"/{p}" for p in parts)))
+    return out
+
+
+def layout(study: Mapping, strategy: str, shard_truths: int, calibration: str = "") -> Layout:
+    """Expand the ``study`` config into shards and arms.
+
+    Args:
+        study: the ``study`` config (worlds, replicates, arms, mixed, and optionally
+            ``calibrations``: calibration config names fitted side by side, and
+            ``fixed_experiments``: false | true | both).
+        strategy: the arms' strategy when ``study.arm_strategies`` is not set.
+        shard_truths: truths per shard.
+        calibration: the study's one calibration when ``study.calibrations`` is not set.
+    """
     worlds = study.get("worlds") or {}
     if not worlds:
         raise ConfigError("study.worlds", "needs at least one world profile with a truth count")
@@ -76,11 +118,18 @@ def layout(study: Mapping, strategy: str, shard_truths: int) -> Layout:
     for s in arm_strats:
         if s not in STRATEGIES or s == "none":
             raise ConfigError("study.arm_strategies", f"unknown strategy {s!r}")
+    cals = list(study.get("calibrations") or [calibration])
+    if len(set(cals)) != len(cals):
+        raise ConfigError("study.calibrations", f"lists a calibration twice: {cals}")
+    if "none" in cals:
+        raise ConfigError("study.calibrations", "none is the baseline every dataset gets; list calibrations only")
+    draws = EXPERIMENT_DRAWS[_fixed(study.get("fixed_experiments", False))]
+    variants = _variants(cals, draws)
     arms = []
     for sc in study.get("arms") or []:
         if sc not in SCENARIOS:
             raise ConfigError("study.arms", f"unknown scenario {sc!r}; choose from {SCENARIOS}")
-        arms += [Arm(sc, s) for s in arm_strats]
+        arms += [Arm(sc, s, c, d, x) for s in arm_strats for c, d, x in variants]
     mixed = study.get("mixed") or {}
     mixed_truths = dict(mixed.get("truths") or {})
     mixed_rep = int(mixed.get("replicate", 0))
@@ -90,7 +139,7 @@ def layout(study: Mapping, strategy: str, shard_truths: int) -> Layout:
     for s in mixed.get("strategies") or []:
         if s not in STRATEGIES or s == "none":
             raise ConfigError("study.mixed.strategies", f"unknown strategy {s!r}")
-        mixed_arms.append(Arm("mixed", s))
+        mixed_arms += [Arm("mixed", s, c, d, x) for c, d, x in variants]
     shards = []
     for world, n in worlds.items():
         n = int(n)
@@ -108,6 +157,7 @@ def truth_key(root, world: str, truth: int):
 
 
 def experiment_key(root, world: str, truth: int, replicate: int, design: str):
+    """Key of one dataset's experiments of ``design``; fixed experiments use replicate 0's."""
     return jax.random.fold_in(jax.random.fold_in(truth_key(root, world, truth), 1000 + replicate), tag(design))
 
 

@@ -178,3 +178,68 @@ def paired_summary(values, key_seed: int = 0, n_boot: int = 2000, level: float =
     a = (1 - level) / 2
     return Paired(int(v.size), float(np.median(v)), float(np.quantile(v, 0.25)), float(np.quantile(v, 0.75)),
                   float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)))
+
+
+def truth_weights(groups, n_boot: int, key_seed: int) -> np.ndarray:
+    """``[n_boot, n]`` bootstrap weights that resample *truths*, not datasets: each draw takes the
+    distinct ``groups`` (truth ids, ``[n]``) with replacement and weights every dataset by how
+    often its truth was drawn, so replicates of one truth stay together."""
+    codes, inv = np.unique(np.asarray(groups), return_inverse=True)
+    rng = np.random.default_rng(key_seed)
+    counts = rng.multinomial(codes.size, np.full(codes.size, 1.0 / codes.size), size=n_boot)   # [B, G]
+    return counts[:, inv].astype(float)
+
+
+def weighted_median(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Row-wise weighted median of ``v [n]`` under whole-number weights ``w [B, n]`` -> ``[B]``:
+    the median of the sample that repeats each value its weight's times (so unit weights give
+    ``np.median``, the mean of the two middle values when the count is even)."""
+    order = np.argsort(v)
+    vs = v[order]
+    cw = np.cumsum(w[:, order], axis=1)
+    half = 0.5 * cw[:, -1:]
+    lower = np.argmax(cw >= half, axis=1)
+    upper = np.argmax(cw > half, axis=1)
+    return 0.5 * (vs[lower] + vs[upper])
+
+
+def paired_stats(base, arm, improvement_values, groups, key_seed: int = 0, n_boot: int = 2000,
+                 level: float = 0.95, ratio: bool = True) -> dict:
+    """Three summaries of a paired comparison, each with a bootstrap CI over truths.
+
+    Args:
+        base, arm: ``[n]`` the metric of each dataset's baseline and calibrated fit.
+        improvement_values: ``[n]`` per-dataset improvements (positive = better).
+        groups: ``[n]`` truth id of each dataset (the bootstrap's unit).
+        ratio: whether a ratio of means means something (errors: yes; differences: no).
+    Returns:
+        ``n``, ``n_truths``; ``median``, ``q25``, ``q75``, ``ci_low``, ``ci_high`` (the median of
+        per-dataset improvements); ``ratio_of_means`` = ``1 - mean(arm) / mean(base)`` (for
+        higher-is-better metrics the sign is set so that positive = better) with
+        ``rom_ci_low``, ``rom_ci_high``; ``share_improved`` with ``share_ci_low``, ``share_ci_high``.
+    """
+    b, a, v = (np.asarray(x, float) for x in (base, arm, improvement_values))
+    g = np.asarray(groups)
+    ok = np.isfinite(v) & np.isfinite(b) & np.isfinite(a)
+    b, a, v, g = b[ok], a[ok], v[ok], g[ok]
+    nan = float("nan")
+    out = dict(n=int(v.size), n_truths=int(np.unique(g).size) if v.size else 0, median=nan, q25=nan, q75=nan,
+               ci_low=nan, ci_high=nan, ratio_of_means=nan, rom_ci_low=nan, rom_ci_high=nan,
+               share_improved=nan, share_ci_low=nan, share_ci_high=nan)
+    if v.size == 0:
+        return out
+    w = truth_weights(g, n_boot, key_seed)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    q = lambda x: (float(np.quantile(x, lo)), float(np.quantile(x, hi)))
+    boots = weighted_median(v, w)
+    out.update(median=float(np.median(v)), q25=float(np.quantile(v, 0.25)), q75=float(np.quantile(v, 0.75)))
+    out["ci_low"], out["ci_high"] = q(boots)
+    share = (w @ (v > 0)) / w.sum(1)
+    out["share_improved"] = float(np.mean(v > 0))
+    out["share_ci_low"], out["share_ci_high"] = q(share)
+    if ratio and np.all(b >= 0) and b.sum() > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rom = 1.0 - (w @ a) / (w @ b)
+        out["ratio_of_means"] = float(1.0 - a.mean() / b.mean())
+        out["rom_ci_low"], out["rom_ci_high"] = q(rom[np.isfinite(rom)])
+    return out

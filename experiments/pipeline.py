@@ -22,6 +22,7 @@ import pandas as pd
 
 from common.records import Dataset
 from estimators.decisions.analysis import Analysis, analyse
+from estimators.evidence.consistency import predicted_lift
 from estimators.evidence.eqs import EqsSpec, model_view, score
 from estimators.evidence.strategies import Selection, apply
 from estimators.inference.posterior import Posterior, fit, flat_draws
@@ -62,12 +63,18 @@ class Context:
     lift_bad: LiftSpec
     bad_share: dict          # scenario -> share of bad tests
     base_spec: FitSpec       # calibration none
-    cal_spec: FitSpec        # the study's calibration
+    cal_specs: dict          # calibration config name -> FitSpec of the calibrated arms
     eqs: EqsSpec
     n_channels: int          # channel pad: the most channels of any world in the study
     bounds: tuple            # planning bounds, multiples of historical spend
     analysis_draws: int = 250
     readout: str = "panel"
+    forecast_draws: int = 200    # baseline draws behind each test's forecast (the model z-score)
+
+    @property
+    def cal_spec(self) -> FitSpec:
+        """The first (in a single-calibration study, the only) calibrated arms' spec."""
+        return next(iter(self.cal_specs.values()))
 
 
 class SimBatch(NamedTuple):
@@ -126,31 +133,44 @@ def simulate_step(ctx: Context, shard: Shard) -> SimBatch:
 
 
 # --- experiments --------------------------------------------------------------------------------
-def experiments_step(ctx: Context, sim: SimBatch) -> ExperimentSet:
-    """Good and bad tests of every dataset (one replay call per design) and the scenario mixtures."""
+def experiments_step(ctx: Context, sim: SimBatch, fixed: bool = False) -> ExperimentSet:
+    """Good and bad tests of every dataset (one replay call per design) and the scenario mixtures.
+
+    With ``fixed`` the experiments of each truth run once, on its replicate 0's panel, and every
+    replicate of that truth gets the same readouts (the same records, ids included), so that
+    differences between replicates come from the data alone; otherwise each replicate runs its own.
+    """
     spec = ctx.worlds[sim.world]
     panel = panel_of(sim.dataset, sim.truth, spec)
     n = len(sim.observed)
-    ids, reps = sim.dataset.dataset_ids, sim.truth.replicate
+    ids, reps = sim.dataset.dataset_ids, np.asarray(sim.truth.replicate)
+    # source[i]: the dataset whose experiments dataset i gets
+    if fixed:
+        first = {int(t): i for i, t in reversed(list(enumerate(sim.truth_number))) if reps[i] == 0}
+        source = [first[int(t)] for t in sim.truth_number]
+    else:
+        source = list(range(n))
+    run = sorted(set(source))
+    rep_of = lambda i: 0 if fixed else int(reps[i])
     out = {}
     for design, lspec, suffix in (("good", ctx.lift_good, "-g"), ("bad", ctx.lift_bad, "-b")):
-        keys = [experiment_key(ctx.root, sim.world, int(sim.truth_number[i]), int(reps[i]), design) for i in range(n)]
-        owners, designs, z = plan_batch(keys, panel, lspec, readout=ctx.readout)
+        keys = [experiment_key(ctx.root, sim.world, int(sim.truth_number[i]), rep_of(i), design) for i in run]
+        owners, designs, z = plan_batch(keys, panel, lspec, indices=run, readout=ctx.readout)
         reads = run_designs(panel, owners, designs, lspec, ctx.readout, z)
         tests, hidden = records(reads, owners, designs, lspec, panel, sim.dataset.channel_names,
                                 [f"{ids[i]}{suffix}" for i in owners], ctx.readout)
-        per = [([], []) for _ in range(n)]
+        per = {i: ([], []) for i in run}
         for i, t, h in zip(owners, tests, hidden):
             per[i][0].append(t)
             per[i][1].append(h)
-        out[design] = per
+        out[design] = [per[source[i]] for i in range(n)]
     all_tests, all_hidden = [], []
     for i in range(n):
         (good, good_h), (bad, bad_h) = out["good"][i], out["bad"][i]
         if len(good) != len(bad):
             raise ValueError("lift.tests_per_channel must match between the good and bad designs")
         u = np.asarray(jax.random.uniform(experiment_key(ctx.root, sim.world, int(sim.truth_number[i]),
-                                                         int(reps[i]), "mix"), (len(good),)))
+                                                         rep_of(i), "mix"), (len(good),)))
         t_sc, h_sc = {}, {}
         for sc, share in ctx.bad_share.items():
             pick = u < share
@@ -197,21 +217,37 @@ def fit_set(ctx: Context, sim: SimBatch, index, arms, selections, spec: FitSpec,
 
 # --- evidence -----------------------------------------------------------------------------------
 def eqs_step(ctx: Context, sim: SimBatch, base: FitSet, exps: ExperimentSet) -> list:
-    """EQS of every test against its dataset's baseline posterior: ``N`` dicts scenario -> scores."""
+    """EQS of every test against its dataset's baseline posterior: ``N`` dicts scenario -> scores.
+
+    The baseline also forecasts every test's lift from its design (one batched call over the
+    distinct tests of each dataset), which gives each score its ``model_z``.
+    """
     level = ctx.eqs.interval
     names = sim.dataset.channel_names
+    union = [list({t.test_id: t for ts in exps.tests[k].values() for t in ts}.values()) for k in base.index]
+    fc = predicted_lift(base.post, [sim.observed[k] for k in base.index], union, ctx.base_spec,
+                        ctx.forecast_draws)
     out = []
     for pos, k in enumerate(base.index):
         roi = flat_draws(base.post.roi, base.post, pos)
         lo, hi = np.quantile(roi, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
         lag = flat_draws(base.post.lag_days, base.post, pos).mean(0)
-        out.append({sc: score(t, model_view(t, names, lag, lo, hi), ctx.eqs) for sc, t in exps.tests[k].items()})
+        where = {t.test_id: j for j, t in enumerate(union[pos])}
+        mean, sd = fc[pos]
+        scores = {}
+        for sc, t in exps.tests[k].items():
+            j = np.array([where[x.test_id] for x in t], int)
+            view = model_view(t, names, lag, lo, hi, mean[j] if len(j) else np.zeros(0),
+                              sd[j] if len(j) else np.zeros(0))
+            scores[sc] = score(t, view, ctx.eqs)
+        out.append(scores)
     return out
 
 
 def select_step(ctx: Context, ids, exps: ExperimentSet, scores: list, arm: Arm, index) -> list:
-    """The selection of ``arm``'s strategy on each dataset ``index`` (keys from the dataset ids)."""
-    key = jax.random.fold_in(fit_root(ctx.root), tag("select/" + arm.name))
+    """The selection of ``arm``'s strategy on each dataset ``index`` (keys from the dataset ids;
+    arms that differ only in calibration share their selections)."""
+    key = jax.random.fold_in(fit_root(ctx.root), tag("select/" + Arm(arm.scenario, arm.strategy).name))
     return [apply(arm.strategy, jax.random.fold_in(key, tag(ids[k])), exps.tests[k][arm.scenario],
                   scores[k][arm.scenario], ctx.eqs) for k in index]
 
@@ -256,7 +292,9 @@ def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.
         sel = fs.selections[j]
         row = {"dataset_id": sim.dataset.dataset_ids[i], "world": sim.world, "truth_id": sim.truth.truth_ids[i],
                "replicate": int(sim.truth.replicate[i]), "scenario": arm.scenario, "strategy": arm.strategy,
-               "arm": arm.name, "calibration": post.calibration, "inference": post.method}
+               "arm": arm.name, "calibration": post.calibration, "inference": post.method,
+               "experiments": "none" if arm.scenario == "none" else arm.draws,
+               "test_rel_se": _rel_se(sel.tests) if sel is not None else float("nan")}
         row.update({m: float(v[j]) for m, v in values.items()})
         row.update({"roi_hat": x.roi_hat[j].tolist(), "roi_q05": x.roi_q05[j].tolist(),
                     "roi_q95": x.roi_q95[j].tolist(), "roi_true": x.roi[j].tolist(),
@@ -274,16 +312,30 @@ def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.
     return pd.DataFrame(rows)
 
 
-def eqs_rows(sim: SimBatch, exps: ExperimentSet, scores: list, base: FitSet, cal: FitSet | None) -> pd.DataFrame:
-    """Every experiment: its EQS, the realised error of its readout, and what each arm did with it."""
+def _rel_se(tests) -> float:
+    """Median realised relative precision ``lift_se / |lift|`` of the tests a fit used (NaN if none)."""
+    r = [t.lift_se / abs(t.lift) if t.lift != 0 else np.inf for t in tests]
+    return float(np.median(r)) if r else float("nan")
+
+
+def _label(arm: Arm) -> str:
+    """The arm's strategy and suffix as a column-name part (``all``, ``all_m2``, ``all_m2_fixed``)."""
+    return (arm.strategy + arm.suffix).replace("/", "_")
+
+
+def eqs_rows(sim: SimBatch, exps: ExperimentSet, scores: list, base: FitSet, cals: Sequence[FitSet],
+             draws: str = "redrawn") -> pd.DataFrame:
+    """Every experiment: its EQS, the model's forecast, the realised error of its readout, and what
+    each arm (of the calibrated fit sets ``cals`` whose arms use ``draws``) did with it."""
     names = list(sim.dataset.channel_names)
     tr = sim.truth
     base_err = {k: np.abs(base.analysis.roi_mean[p, :len(names)] - tr.roi[k]) / tr.roi[k]
                 for p, k in enumerate(base.index)}
     chosen = {}
-    if cal is not None:
+    for cal in cals:
         for j, (k, a) in enumerate(zip(cal.index, cal.arms)):
-            chosen[(k, a.scenario, a.strategy)] = (cal.selections[j], cal.analysis.roi_mean[j, :len(names)])
+            if a.draws == draws:
+                chosen[(k, a.scenario, _label(a))] = (cal.selections[j], cal.analysis.roi_mean[j, :len(names)])
     rows = []
     for k in range(len(sim.observed)):
         for sc, tests in exps.tests[k].items():
@@ -292,14 +344,20 @@ def eqs_rows(sim: SimBatch, exps: ExperimentSet, scores: list, base: FitSet, cal
             for n_t, (t, h) in enumerate(zip(tests, exps.hidden[k][sc])):
                 c = names.index(t.channel)
                 row = {"dataset_id": sim.dataset.dataset_ids[k], "world": sim.world, "truth_id": tr.truth_ids[k],
+                       "replicate": int(tr.replicate[k]), "experiments": draws,
                        "scenario": sc, "test_id": t.test_id, "channel": t.channel,
                        "eqs_uncertainty": s.uncertainty[n_t], "eqs_alignment": s.alignment[n_t],
                        "eqs_holdout": s.holdout[n_t], "eqs_model": s.model[n_t], "eqs_total": s.total[n_t],
-                       "eqs_tier": str(s.tier[n_t]), "failure_modes": ";".join(h.failure_modes),
+                       "eqs_tier": str(s.tier[n_t]), "eqs_tier_precise": str(s.tier_precise[n_t]),
+                       "model_z": float(s.model_z[n_t]),
+                       "failure_modes": ";".join(h.failure_modes),
                        "bad_design": bool(h.failure_modes), "iroas": t.iroas, "true_roi": float(tr.roi[k, c]),
                        "iroas_error": t.iroas / float(tr.roi[k, c]) - 1.0,
                        "lift_error": (t.lift - h.target_lift) / abs(h.target_lift),
                        "lift_z": (t.lift - h.true_lift) / t.lift_se,
+                       "lift": t.lift, "lift_se": t.lift_se, "true_lift": h.true_lift,
+                       "target_lift": h.target_lift,
+                       "rel_se_true": t.lift_se / abs(h.true_lift) if h.true_lift != 0 else np.inf,
                        "base_channel_roi_error": float(base_err[k][c])}
                 for strat, (sel, roi_hat) in arms:
                     used = bool(sel.used[n_t])
@@ -313,25 +371,37 @@ def eqs_rows(sim: SimBatch, exps: ExperimentSet, scores: list, base: FitSet, cal
 
 # --- the chain ----------------------------------------------------------------------------------
 def run_shard(ctx: Context, shard: Shard, arms: tuple, mixed_arms: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All fits of one shard; returns ``(fits rows, eqs rows)``."""
+    """All fits of one shard; returns ``(fits rows, eqs rows)``.
+
+    The baseline is fitted once per dataset; the calibrated arms are fitted in one batch per
+    calibration. Experiments are run once per draw design the arms use (redrawn, fixed).
+    """
     t0 = time.time()
     sim = simulate_step(ctx, shard)
-    exps = experiments_step(ctx, sim)
+    all_arms = tuple(arms) + tuple(mixed_arms)
+    draws = list(dict.fromkeys(a.draws for a in all_arms)) or ["redrawn"]
+    exps = {d: experiments_step(ctx, sim, fixed=d == "fixed") for d in draws}
     n = len(sim.observed)
     base = fit_set(ctx, sim, range(n), [Arm("none", "none")] * n, [None] * n, ctx.base_spec, "baseline")
-    scores = eqs_step(ctx, sim, base, exps)
+    scores = {d: eqs_step(ctx, sim, base, exps[d]) for d in draws}
     mixed_idx = [k for k in range(n) if sim.truth.replicate[k] == shard.mixed_rep
                  and sim.truth_number[k] - shard.first_truth < shard.mixed_truths]
-    index, arm_of, sels = [], [], []
-    for arm in tuple(arms) + tuple(mixed_arms):
-        idx = mixed_idx if arm in mixed_arms else list(range(n))
-        index += idx
-        arm_of += [arm] * len(idx)
-        sels += select_step(ctx, sim.dataset.dataset_ids, exps, scores, arm, idx)
-    cal = fit_set(ctx, sim, index, arm_of, sels, ctx.cal_spec, "calibrated arms") if index else None
+    cals = []
+    for cal_name, spec in ctx.cal_specs.items():
+        index, arm_of, sels = [], [], []
+        for arm in all_arms:
+            if (arm.calibration or next(iter(ctx.cal_specs))) != cal_name:
+                continue
+            idx = mixed_idx if arm in mixed_arms else list(range(n))
+            index += idx
+            arm_of += [arm] * len(idx)
+            sels += select_step(ctx, sim.dataset.dataset_ids, exps[arm.draws], scores[arm.draws], arm, idx)
+        if index:
+            cals.append(fit_set(ctx, sim, index, arm_of, sels, spec, f"calibrated arms ({cal_name})"))
     truth = truth_step(ctx, sim)
-    fits = pd.concat([score_step(ctx, sim, truth, fs) for fs in (base, cal) if fs is not None], ignore_index=True)
+    fits = pd.concat([score_step(ctx, sim, truth, fs) for fs in [base] + cals], ignore_index=True)
     fits.insert(fits.columns.get_loc("scenario"), "shard", shard.shard_id)
     fits["ordinal"] = np.arange(len(fits))
+    eqs = pd.concat([eqs_rows(sim, exps[d], scores[d], base, cals, d) for d in draws], ignore_index=True)
     _log(f"  [{shard.shard_id}] done in {time.time() - t0:.1f}s")
-    return fits, eqs_rows(sim, exps, scores, base, cal)
+    return fits, eqs

@@ -32,19 +32,38 @@ def _cell(long: pd.DataFrame, arm: str, metric: str) -> str:
     return f"{100 * r['median']:+.0f}% [{100 * r['ci_low']:+.0f}, {100 * r['ci_high']:+.0f}]"
 
 
+def _suffixes(long: pd.DataFrame) -> list[str]:
+    """Arm-name suffixes of the variants of ``good/all`` (``""`` in a one-calibration study,
+    ``/m1``, ``/m2``, ``/m2/fixed``, ... when calibrations or draws are side by side)."""
+    names = [a for a in long["arm"].unique() if a.startswith("good/all")]
+    return sorted({a[len("good/all"):] for a in names}) or [""]
+
+
 def comparison(long: pd.DataFrame) -> str:
-    lines = ["| seeds/000 claim | metric here | good: claimed | good: ours | bad: claimed | bad: ours |",
-             "|---|---|---|---|---|---|"]
-    for label, metric, good, bad in CLAIMS:
-        lines.append(f"| {label} | `{metric}` | {good} | {_cell(long, 'good/all', metric)} | {bad} | "
-                     f"{_cell(long, 'bad/all', metric)} |")
-    lines += ["", "| mixed-quality arm | " + " | ".join(
-        f"`{m}`" for m in ("roi_mape", "attribution_error", "counterfactual_mape", "budget_regret")) + " |",
-        "|---|---|---|---|---|"]
-    for arm in sorted(a for a in long["arm"].unique() if a.startswith("mixed/")):
-        lines.append(f"| {arm} | " + " | ".join(_cell(long, arm, m) for m in
-                                                ("roi_mape", "attribution_error", "counterfactual_mape",
-                                                 "budget_regret")) + " |")
+    """seeds/000's claims beside our verdicts, one table per calibration / draw variant."""
+    lines = []
+    mixed_metrics = ("roi_mape", "attribution_error", "counterfactual_mape", "counterfactual_delta_mape",
+                     "budget_regret")
+    for sfx in _suffixes(long):
+        if sfx:
+            lines += [f"### variant `{sfx.strip('/')}`", ""]
+        lines += ["| seeds/000 claim | metric here | good: claimed | good: ours | bad: claimed | bad: ours |",
+                  "|---|---|---|---|---|---|"]
+        for label, metric, good, bad in CLAIMS:
+            lines.append(f"| {label} | `{metric}` | {good} | {_cell(long, 'good/all' + sfx, metric)} | {bad} | "
+                         f"{_cell(long, 'bad/all' + sfx, metric)} |")
+        lines.append(f"| (media-only counterfactual) | `counterfactual_delta_mape` | | "
+                     f"{_cell(long, 'good/all' + sfx, 'counterfactual_delta_mape')} | | "
+                     f"{_cell(long, 'bad/all' + sfx, 'counterfactual_delta_mape')} |")
+        mixed = sorted(a for a in long["arm"].unique() if a.startswith("mixed/") and a.endswith(sfx)
+                       and (sfx or a.count("/") == 1))
+        if mixed:
+            lines += ["", "| mixed-quality arm | " + " | ".join(f"`{m}`" for m in mixed_metrics) + " |",
+                      "|---|" + "---|" * len(mixed_metrics)]
+            lines += [f"| {arm} | " + " | ".join(_cell(long, arm, m) for m in mixed_metrics) + " |" for arm in mixed]
+        lines.append("")
+    lines.append("Cells: median of per-dataset paired improvements, 95% bootstrap CI over truths. "
+                 "summary_ratio_of_means.csv and summary_share_improved.csv give the other two summaries.")
     return "\n".join(lines) + "\n"
 
 
@@ -59,8 +78,11 @@ def main(argv) -> int:
         print(f"error: {run}: not a complete study run (manifest status {manifest.get('status')!r})", file=sys.stderr)
         return 2
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.csv", "summary_long.csv", "manifest.json", "config.yaml", "fits.parquet", "eqs.parquet"):
-        shutil.copy2(run / name, dest / name)
+    for name in ("summary.csv", "summary_long.csv", "manifest.json", "config.yaml", "fits.parquet", "eqs.parquet",
+                 "summary_ratio_of_means.csv", "summary_share_improved.csv", "stability.csv",
+                 "summary_precision.csv"):
+        if (run / name).exists():
+            shutil.copy2(run / name, dest / name)
     if (dest / "figures").exists():
         shutil.rmtree(dest / "figures")
     shutil.copytree(run / "figures", dest / "figures")

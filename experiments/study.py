@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from estimators.evidence.eqs import eqs_spec
 from estimators.model.spec import fit_spec_from_config
-from experiments.aggregate import paired, summary_table
+from experiments.aggregate import by_precision, paired, stability_split, summary_table
 from experiments.layout import layout
 from experiments.pipeline import Context, run_shard
 from harness.cli import job_out
@@ -62,6 +62,21 @@ def load_world(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def load_calibration(name: str) -> dict:
+    """A calibration config by name (``conf/calibration/<name>.yaml`` over ``none.yaml``, as the
+    config group composes it), for ``study.calibrations``."""
+    folder = ROOT / "conf" / "calibration"
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "none")
+        raise ConfigError("study.calibrations", f"no calibration {name!r} (conf/calibration/{name}.yaml); "
+                          f"known: {', '.join(known)}")
+    out = yaml.safe_load((folder / "none.yaml").read_text()) or {}
+    own = yaml.safe_load(path.read_text()) or {}
+    own.pop("defaults", None)
+    return {**out, **own}
+
+
 def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     df.to_parquet(tmp, index=False)
@@ -81,7 +96,13 @@ def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
     spec = lambda calibration: fit_spec_from_config({
         "model": plain.get("model") or {}, "priors": plain.get("priors") or {},
         "inference": plain["inference"], "calibration": calibration})
-    base_spec, cal_spec = spec({**plain["calibration"], "method": "none"}), spec(plain["calibration"])
+    base_spec = spec({**plain["calibration"], "method": "none"})
+    names = (plain["study"].get("calibrations") or [])
+    if names:
+        cal_specs = {str(c): spec(load_calibration(str(c))) for c in names}
+    else:
+        one = spec(plain["calibration"])
+        cal_specs = {one.calibration.label: one}
     bounds = {tuple(w.bounds) for w in worlds.values()}
     if len(bounds) != 1:
         raise ConfigError("study.worlds", "all worlds of a study must share planning.bounds")
@@ -92,7 +113,7 @@ def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
         root=jax.random.key(seed), worlds=worlds,
         lift_good=lift_spec(plain["lift_good"], "lift_good"), lift_bad=lift_spec(plain["lift_bad"], "lift_bad"),
         bad_share={name: float(sc["bad_share"]) for name, sc in plain["scenarios"].items()},
-        base_spec=base_spec, cal_spec=cal_spec, eqs=eqs_spec(plain["eqs"]),
+        base_spec=base_spec, cal_specs=cal_specs, eqs=eqs_spec(plain["eqs"]),
         n_channels=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(), analysis_draws=draws)
 
 
@@ -144,14 +165,26 @@ def _worker_context(plain: dict, world_dicts: dict, seed: int) -> Context:
     return _CTX_CACHE[key]
 
 
+def write_summaries(out: Path, fits: pd.DataFrame, long: pd.DataFrame, seed: int) -> None:
+    """The run's summary tables: ``summary.csv`` (medians of per-dataset improvements),
+    ``summary_ratio_of_means.csv``, ``summary_share_improved.csv``, ``stability.csv`` (bias squared
+    and variance of ROI_hat / ROI per arm) and ``summary_precision.csv`` (verdicts by bins of the
+    realised precision of the tests used)."""
+    atomic_write_text(out / "summary.csv", summary_table(long).to_csv())
+    for stat in ("ratio_of_means", "share_improved"):
+        atomic_write_text(out / f"summary_{stat}.csv", summary_table(long, stat).to_csv())
+    atomic_write_text(out / "stability.csv", stability_split(fits).to_csv(index=False))
+    atomic_write_text(out / "summary_precision.csv", by_precision(fits, seed).to_csv(index=False))
+
+
 def run(cfg: DictConfig) -> Path:
     """Run (or resume) the study described by ``cfg``; returns the run folder."""
     t_start = time.time()
     plain = OmegaConf.to_container(cfg, resolve=True)
-    lay = layout(plain["study"], str(cfg.strategy.name), int(cfg.study.shard_truths))
     world_dicts = {w: load_world(w) for w in plain["study"]["worlds"]}
     seed = int(cfg.seed)
     ctx = _context(plain, world_dicts, seed)
+    lay = layout(plain["study"], str(cfg.strategy.name), int(cfg.study.shard_truths), next(iter(ctx.cal_specs)))
     out = run_folder(cfg, plain)
     shard_dir = out / "shards"
     done = [s for s in lay.shards if (shard_dir / f"{s.shard_id}.fits.parquet").exists()]
@@ -164,7 +197,7 @@ def run(cfg: DictConfig) -> Path:
     write_run_files(out, plain, seed, {"status": "running", "n_datasets": lay.n_datasets,
                                        "n_fits_planned": lay.n_fits})
     print(f"study '{cfg.study.name}': {lay.n_datasets} datasets, {lay.n_fits} fits in {len(lay.shards)} "
-          f"shards ({cfg.inference.method}, {cfg.calibration.method}, {jobs} worker(s)) -> {out}",
+          f"shards ({cfg.inference.method}, {', '.join(ctx.cal_specs)}, {jobs} worker(s)) -> {out}",
           file=sys.stderr, flush=True)
     done_fits = sum(len(pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet", columns=["arm"])) for s in done)
     if done:
@@ -202,7 +235,7 @@ def run(cfg: DictConfig) -> Path:
     _atomic_parquet(eqs, out / "eqs.parquet")
     long = paired(fits, int(cfg.seed))
     atomic_write_text(out / "summary_long.csv", long.to_csv(index=False))
-    atomic_write_text(out / "summary.csv", summary_table(long).to_csv())
+    write_summaries(out, fits, long, int(cfg.seed))
     if cfg.get("figures", True):
         from experiments.figures import draw_all
 

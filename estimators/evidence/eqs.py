@@ -53,6 +53,8 @@ class EqsSpec:
     mid_widen: float = 2.0
     gold: float = 75.0
     silver: float = 50.0
+    gold_requires_precision: bool = False   # Gold also needs the uncertainty dimension's high score
+    model_z_max: float = 2.0              # model_consistent: drop tests with |z| above this
     se_scale: tuple = (1.0, 2.0, 4.0)     # Gold, Silver, Red
 
 
@@ -91,8 +93,13 @@ def eqs_spec(cfg: Mapping, path: str = "eqs") -> EqsSpec:
         mid_leakage=num("holdout", "mid_leakage", 0.0, 1.0),
         interval=num("model", "interval", 0.01, 0.999), mid_widen=num("model", "mid_widen", 1.0),
         gold=num("tiers", "gold"), silver=num("tiers", "silver"),
+        gold_requires_precision=_flag(sub("tiers").get("gold_requires_precision", False),
+                                      f"{path}.tiers.gold_requires_precision"),
+        model_z_max=float((cfg.get("model_filter") or {}).get("z_max", 2.0)),
         se_scale=tuple(num("eqs_weighted_se_scale", t, 1e-6) for t in ("gold", "silver", "red")),
     )
+    if not spec.model_z_max > 0:
+        raise ConfigError(f"{path}.model_filter.z_max", f"must be > 0, got {spec.model_z_max}")
     if spec.mid_ratio < spec.high_ratio:
         raise ConfigError(f"{path}.uncertainty.mid_ratio", "must be >= high_ratio")
     if spec.mid_days < spec.high_days:
@@ -102,23 +109,39 @@ def eqs_spec(cfg: Mapping, path: str = "eqs") -> EqsSpec:
     return spec
 
 
+def _flag(v, path: str) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise ConfigError(path, f"must be true or false, got {v!r}")
+
+
 class ModelView(NamedTuple):
-    """What EQS needs of the baseline model, per test (NaN = unknown), each ``[n]``."""
+    """What EQS needs of the baseline model, per test (NaN = unknown), each ``[n]``; optionally
+    the model's forecast of each test's lift (:mod:`estimators.evidence.consistency`)."""
 
     lag_days: np.ndarray
     roi_low: np.ndarray
     roi_high: np.ndarray
+    lift_mean: np.ndarray | None = None
+    lift_sd: np.ndarray | None = None
 
 
-def model_view(tests: Sequence[LiftTest], channel_names: Sequence[str], lag_days, roi_low, roi_high) -> ModelView:
-    """Spread per-channel baseline summaries (``[K]`` each) onto the tests."""
+def model_view(tests: Sequence[LiftTest], channel_names: Sequence[str], lag_days, roi_low, roi_high,
+               lift_mean=None, lift_sd=None) -> ModelView:
+    """Spread per-channel baseline summaries (``[K]`` each) onto the tests; ``lift_mean`` and
+    ``lift_sd`` (``[n]``, per test) are the baseline's forecast of each test, if known."""
     idx = np.array([list(channel_names).index(t.channel) for t in tests], int)
     pick = lambda a: np.asarray(a, float)[idx] if len(idx) else np.zeros(0)
-    return ModelView(pick(lag_days), pick(roi_low), pick(roi_high))
+    per_test = lambda a: None if a is None else np.asarray(a, float)
+    return ModelView(pick(lag_days), pick(roi_low), pick(roi_high), per_test(lift_mean), per_test(lift_sd))
 
 
 class EqsScores(NamedTuple):
-    """Per-test scores, each ``[n]``; ``tier`` holds ``Gold`` / ``Silver`` / ``Red``."""
+    """Per-test scores, each ``[n]``; ``tier`` holds ``Gold`` / ``Silver`` / ``Red``.
+
+    ``model_z`` is the readout's z-score against the baseline's forecast (NaN without one);
+    ``tier_precise`` the tier when Gold also requires the uncertainty dimension's high score
+    (the tier itself follows ``gold_requires_precision``)."""
 
     uncertainty: np.ndarray
     alignment: np.ndarray
@@ -126,6 +149,24 @@ class EqsScores(NamedTuple):
     model: np.ndarray
     total: np.ndarray
     tier: np.ndarray
+    model_z: np.ndarray | None = None
+    tier_precise: np.ndarray | None = None
+
+
+def model_z(tests: Sequence[LiftTest], mean, sd) -> np.ndarray:
+    """``[n]`` z-score of each readout against the model's forecast ``mean, sd [n]`` (KPI units):
+    ``(lift - mean) / sqrt(lift_se^2 + sd^2)`` (see :mod:`estimators.evidence.consistency`)."""
+    lift = np.array([t.lift for t in tests], float)
+    se = np.array([t.lift_se for t in tests], float)
+    return (lift - np.asarray(mean, float)) / np.sqrt(se**2 + np.asarray(sd, float) ** 2)
+
+
+def tiers(total, uncertainty, spec: EqsSpec, requires_precision: bool) -> np.ndarray:
+    """``[n]`` tiers from totals; with ``requires_precision`` Gold also needs a high uncertainty score."""
+    gold = total >= spec.gold
+    if requires_precision:
+        gold = gold & (uncertainty >= spec.high)
+    return np.where(gold, "Gold", np.where(total >= spec.silver, "Silver", "Red"))
 
 
 def experiment_window_days(tests: Sequence[LiftTest], how: str = "from_last_changed_week") -> np.ndarray:
@@ -147,7 +188,7 @@ def score(tests: Sequence[LiftTest], model: ModelView, spec: EqsSpec) -> EqsScor
     n = len(tests)
     if n == 0:
         z = np.zeros(0)
-        return EqsScores(z, z, z, z, z, np.zeros(0, dtype="<U6"))
+        return EqsScores(z, z, z, z, z, np.zeros(0, dtype="<U6"), z, np.zeros(0, dtype="<U6"))
     lift = np.array([t.lift for t in tests], float)
     half = np.array([(t.ci_high - t.ci_low) / 2.0 for t in tests], float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -178,5 +219,6 @@ def score(tests: Sequence[LiftTest], model: ModelView, spec: EqsSpec) -> EqsScor
 
     w = spec.weights
     total = w[0] * unc + w[1] * ali + w[2] * hold + w[3] * mod
-    tier = np.where(total >= spec.gold, "Gold", np.where(total >= spec.silver, "Silver", "Red"))
-    return EqsScores(unc, ali, hold, mod, total, tier)
+    z = np.full(n, np.nan) if model.lift_mean is None else model_z(tests, model.lift_mean, model.lift_sd)
+    return EqsScores(unc, ali, hold, mod, total, tiers(total, unc, spec, spec.gold_requires_precision), z,
+                     tiers(total, unc, spec, True))

@@ -19,6 +19,11 @@ live in a registry (:data:`STRATEGIES`, filled by the :func:`strategy` decorator
   precise test (so M2 sees a real window and spend change).
 * ``eqs_weighted``: every test, its standard error multiplied by its tier's
   factor (``eqs_weighted_se_scale``).
+* ``eqs_filtered_precise``: ``eqs_filtered`` with tiers in which Gold also requires the
+  uncertainty dimension's high score (``EqsScores.tier_precise``).
+* ``model_consistent``: every test whose readout lies within ``model_filter.z_max``
+  standard deviations of the baseline posterior's forecast of the same design
+  (:mod:`estimators.evidence.consistency`); a test without a forecast is kept.
 """
 from __future__ import annotations
 
@@ -131,11 +136,27 @@ def _single_best_unfiltered(key, tests, scores, spec):
     return _by_id(tests, [tests[i] for i in _best_per_channel(tests, scores, np.ones(len(tests), bool))])
 
 
+def _filtered(tests, tier) -> Selection:
+    gold_channels = {t.channel for t, g in zip(tests, tier) if g == "Gold"}
+    return _by_id(tests, [t for t, g in zip(tests, tier)
+                          if g == "Gold" or (g == "Silver" and t.channel not in gold_channels)])
+
+
 @strategy("eqs_filtered")
 def _eqs_filtered(key, tests, scores, spec):
-    gold_channels = {t.channel for t, g in zip(tests, scores.tier) if g == "Gold"}
-    return _by_id(tests, [t for t, g in zip(tests, scores.tier)
-                          if g == "Gold" or (g == "Silver" and t.channel not in gold_channels)])
+    return _filtered(tests, scores.tier)
+
+
+@strategy("eqs_filtered_precise")
+def _eqs_filtered_precise(key, tests, scores, spec):
+    return _filtered(tests, scores.tier_precise)
+
+
+@strategy("model_consistent")
+def _model_consistent(key, tests, scores, spec):
+    z = np.asarray(scores.model_z if scores.model_z is not None else np.full(len(tests), np.nan), float)
+    keep = ~(np.abs(z) > spec.model_z_max)
+    return _by_id(tests, [t for t, k in zip(tests, keep) if k])
 
 
 @strategy("random_one")
