@@ -28,7 +28,8 @@ dimensions, the tier, the "Gold requires precision" variant (``eqs_total_precise
 
 Outputs in ``out`` (default ``DIR/eqs_validation/``, so the run's own ``config.yaml`` and
 ``manifest.json`` stay untouched): ``eqs_auc.csv``, ``eqs_roc.csv`` (the ROC curves' points),
-``winners_curse.csv`` (the readout against the target lift by uncertainty score, per design),
+``winners_curse.csv`` (the readout against the target lift by uncertainty score, per design and, when
+the table has ``lift_se`` and ``true_lift``, per bin of true precision),
 ``figures/eqs_roc.png|pdf``, ``config.yaml`` and ``manifest.json``. Bad input: one line, exit 2.
 """
 from __future__ import annotations
@@ -211,25 +212,36 @@ def resample_unit(eqs: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------------------------ tables
 
-def auc_table(eqs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+def auc_table(eqs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+              reference: str = "eqs_total") -> pd.DataFrame:
     """One row per (event, strategy, scenario, score): ``n_tests``, ``n_event``, ``n_clusters``,
-    ``auc_of_badness`` and its bootstrap ``auc_ci_low``/``auc_ci_high`` (over ``resample_unit``)."""
+    ``auc_of_badness`` and its bootstrap ``auc_ci_low``/``auc_ci_high`` (over ``resample_unit``), and
+    ``auc_minus_<reference>`` with its CI: the score's AUC minus the reference score's, on the same
+    resamples (each AUC over the tests where its own score is known)."""
     unit = resample_unit(eqs)
+    diff = f"auc_minus_{reference}"
     rows = []
     for g_i, g in enumerate(groups(eqs)):
         rng = np.random.default_rng([seed, g_i])
         w = cluster_weights(rng, g.rows[unit], n_boot) if len(g.rows) and n_boot > 0 else None
+        ref = SCORES[reference].badness(g.rows) if reference in SCORES else None
+        ref_point = auc(ref, g.happened) if ref is not None and len(g.rows) else float("nan")
+        ref_boot = auc(ref, g.happened, w) if ref is not None and w is not None else None
         for score in SCORES.values():
             bad = score.badness(g.rows)
             if bad is None:
                 continue
             point = auc(bad, g.happened) if len(g.rows) else float("nan")
-            lo, hi = percentile_ci(auc(bad, g.happened, w), level) if w is not None else (np.nan, np.nan)
+            boot = auc(bad, g.happened, w) if w is not None else None
+            lo, hi = percentile_ci(boot, level) if boot is not None else (np.nan, np.nan)
+            d_lo, d_hi = (percentile_ci(boot - ref_boot, level) if boot is not None and ref_boot is not None
+                          else (np.nan, np.nan))
             rows.append({"event": g.event, "strategy": g.strategy, "scenario": g.scenario, "score": score.name,
                          "badness": score.badness_label, "n_tests": int(np.isfinite(bad).sum()),
                          "n_event": int(g.happened[np.isfinite(bad)].sum()),
                          "n_clusters": int(g.rows[unit].nunique()), "auc_of_badness": point,
-                         "auc_ci_low": lo, "auc_ci_high": hi, "resample_unit": unit})
+                         "auc_ci_low": lo, "auc_ci_high": hi, diff: point - ref_point,
+                         f"{diff}_ci_low": d_lo, f"{diff}_ci_high": d_hi, "resample_unit": unit})
     return pd.DataFrame(rows)
 
 
@@ -274,31 +286,56 @@ def readout_ratio(tests: pd.DataFrame, test_types: Mapping[bool, str] | None) ->
     return 1.0 + sign * tests["lift_error"].to_numpy(float)
 
 
+PRECISION_EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, float("inf"))   # bins of lift_se / |true_lift|
+
+
+def precision_bins(tests: pd.DataFrame, edges=PRECISION_EDGES) -> np.ndarray:
+    """[n] labels of the true relative SE ``lift_se / |true_lift|`` binned at ``edges`` (``[0.25, 0.5)``),
+    or ``all`` for every test when the table lacks ``lift_se`` or ``true_lift``."""
+    if "lift_se" not in tests or "true_lift" not in tests:
+        return np.full(len(tests), "all", dtype=object)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = tests["lift_se"].to_numpy(float) / np.abs(tests["true_lift"].to_numpy(float))
+    idx = np.digitize(rel, edges[1:-1])
+    labels = np.array([f"[{lo:g}, {hi:g})" for lo, hi in zip(edges[:-1], edges[1:])], dtype=object)
+    return np.where(np.isnan(rel), "unknown", labels[np.minimum(idx, len(labels) - 1)])
+
+
 def winners_curse(eqs: pd.DataFrame, test_types: Mapping[bool, str] | None, n_boot: int = 1000, seed: int = 0,
                   level: float = 0.95) -> pd.DataFrame:
-    """Per design (good / bad) and ``eqs_uncertainty`` score, over every test once: ``n_tests``, the mean
-    of readout / target lift with a bootstrap CI over ``resample_unit``, its median and IQR."""
+    """Per design (good / bad), true-precision bin (:func:`precision_bins`; ``all`` when the table cannot
+    tell) and ``eqs_uncertainty`` score, over every test once: ``n_tests``, the mean of readout / target
+    lift (:func:`readout_ratio`) with a bootstrap CI over ``resample_unit``, its median and IQR. A mean
+    above 1 at a high uncertainty score, against one near 1 at a low score, is the winner's curse:
+    the score rewards a narrow CI around a readout that happened to come out large."""
     tests = unique_tests(eqs)
     ratio = readout_ratio(tests, test_types)
     unit = resample_unit(eqs)
+    bins = precision_bins(tests)
     rows = []
     design = np.where(tests["bad_design"].astype(bool), "bad", "good")
     for d in ("good", "bad"):
-        for u in sorted(tests["eqs_uncertainty"].dropna().unique()):
-            m = (design == d) & (tests["eqs_uncertainty"] == u).to_numpy()
-            r = ratio[m]
-            if not r.size:
-                continue
-            w = cluster_weights(np.random.default_rng([seed, int(u), d == "bad"]), tests[unit][m], n_boot)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means = (w * r).sum(1) / w.sum(1)
-            lo, hi = percentile_ci(means, level)
-            rows.append({"design": d, "eqs_uncertainty": float(u), "n_tests": int(r.size),
-                         "mean_readout_over_target": float(r.mean()), "ci_low": lo, "ci_high": hi,
-                         "median_readout_over_target": float(np.median(r)),
-                         "q25": float(np.quantile(r, 0.25)), "q75": float(np.quantile(r, 0.75)),
-                         "resample_unit": unit})
+        for b_i, b in enumerate(dict.fromkeys(sorted(bins, key=lambda x: (x == "unknown", _bin_low(x))))):
+            for u in sorted(tests["eqs_uncertainty"].dropna().unique()):
+                m = (design == d) & (bins == b) & (tests["eqs_uncertainty"] == u).to_numpy()
+                r = ratio[m]
+                if not r.size:
+                    continue
+                rng = np.random.default_rng([seed, int(u), d == "bad", b_i])
+                w = cluster_weights(rng, tests[unit][m], n_boot)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    means = (w * r).sum(1) / w.sum(1)
+                lo, hi = percentile_ci(means, level)
+                rows.append({"design": d, "precision_bin": b, "eqs_uncertainty": float(u), "n_tests": int(r.size),
+                             "mean_readout_over_target": float(r.mean()), "ci_low": lo, "ci_high": hi,
+                             "median_readout_over_target": float(np.median(r)),
+                             "q25": float(np.quantile(r, 0.25)), "q75": float(np.quantile(r, 0.75)),
+                             "resample_unit": unit})
     return pd.DataFrame(rows)
+
+
+def _bin_low(label: str) -> float:
+    return float(label[1:].split(",")[0]) if label.startswith("[") else -1.0
 
 
 # ------------------------------------------------------------------------------------------ figure

@@ -142,13 +142,17 @@ def test_auc_table_on_a_hand_built_run(tmp_path):
     out = run / "eqs_validation"
     t = pd.read_csv(out / "eqs_auc.csv")
     assert list(t.columns) == ["event", "strategy", "scenario", "score", "badness", "n_tests", "n_event",
-                               "n_clusters", "auc_of_badness", "auc_ci_low", "auc_ci_high", "resample_unit"]
+                               "n_clusters", "auc_of_badness", "auc_ci_low", "auc_ci_high", "auc_minus_eqs_total",
+                               "auc_minus_eqs_total_ci_low", "auc_minus_eqs_total_ci_high", "resample_unit"]
     assert set(t.resample_unit) == {"truth_id"}
     # bad design, every test once: 6 truths x 16 tests (the mixed copies are not counted twice)
     r = _row(t, "bad_design", "any", "all", "eqs_total")
     assert (r.n_tests, r.n_event, r.n_clusters, r.auc_of_badness) == (96, 48, 6, 1.0)
     assert r.badness == "-eqs_total"
-    assert _row(t, "bad_design", "any", "all", "eqs_total_precise").auc_of_badness == 0.0   # reversed
+    p = _row(t, "bad_design", "any", "all", "eqs_total_precise")
+    assert p.auc_of_badness == 0.0                                                            # reversed
+    assert (p.auc_minus_eqs_total, p.auc_minus_eqs_total_ci_low, p.auc_minus_eqs_total_ci_high) == (-1, -1, -1)
+    assert r.auc_minus_eqs_total == 0.0
     assert _row(t, "bad_design", "any", "all", "model_z_abs").auc_of_badness == 0.5         # all tied
     assert _row(t, "bad_design", "any", "all", "eqs_tier").auc_of_badness == 1.0
     # per scenario: the good scenario has no bad-design test, so no AUC; the mixed one does
@@ -200,6 +204,13 @@ def test_winners_curse_readout_over_target_by_uncertainty_and_design(tmp_path, t
     assert w.n_tests.tolist() == [24, 24, 48]
     assert np.allclose(w.mean_readout_over_target, [good, good, bad])
     assert np.allclose(w.ci_low, w.mean_readout_over_target) and np.allclose(w.ci_high, w.mean_readout_over_target)
+
+
+def test_winners_curse_by_true_precision_when_the_table_has_it():
+    eqs = fake_eqs().assign(true_lift=-2.0, lift_se=lambda d: np.where(d["bad_design"], 3.0, 0.2))
+    w = ev.winners_curse(eqs, {False: "go_dark", True: "go_dark"}, n_boot=10)
+    assert set(zip(w.design, w.precision_bin)) == {("good", "[0, 0.25)"), ("bad", "[1, 2)")}
+    assert set(ev.winners_curse(fake_eqs(), {False: "go_dark", True: "go_dark"}, n_boot=10).precision_bin) == {"all"}
 
 
 def test_winners_curse_prefers_lift_and_target_lift_columns():
