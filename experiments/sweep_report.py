@@ -98,6 +98,9 @@ def read_jobs(sweep: Path) -> list[Job]:
             raise InputError(str(path / "config.yaml"), "not a mapping")
         finished, status = _job_status(path)
         jobs.append(Job(path.name, path, flatten(cfg), finished, status))
+    if not jobs and (sweep / "multirun.yaml").is_file():
+        raise InputError(str(sweep), "multirun.yaml but no job folders: a multirun without out= writes its jobs "
+                                     "to results/study/<study>/<config hash>/; rerun it with out=DIR")
     if not jobs:
         raise InputError(str(sweep), "no job folders (sub-folders with config.yaml); is this a multirun folder?")
     return jobs

@@ -139,6 +139,8 @@ def test_string_valued_sweep_draws_categorical_axis(tmp_path):
 @pytest.mark.parametrize("setup, args, message", [
     (lambda d: None, ["sweep={d}/missing"], "no such directory"),
     (lambda d: (d / "empty").mkdir(), ["sweep={d}/empty"], "no job folders"),
+    (lambda d: (d / "m").mkdir() or (d / "m" / "multirun.yaml").write_text("hydra: {}\n"), ["sweep={d}/m"],
+     "rerun it with out=DIR"),
     (lambda d: write_job(d / "s" / "a", 70, 0.5, status="running", summary=False), ["sweep={d}/s"],
      "no finished jobs"),
     (lambda d: (d / "run").mkdir() or (d / "run" / "fits.parquet").write_text(""), ["sweep={d}/run"],
