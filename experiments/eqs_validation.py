@@ -176,7 +176,8 @@ def unique_tests(eqs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _used(eqs: pd.DataFrame, strategy: str) -> pd.Series:
-    return eqs[f"used_{strategy}"].map(lambda v: bool(v) if v is not None and v == v else False)
+    """[n] bool: strategy used the test (None, NaN and pd.NA, "not seen", count as unused)."""
+    return eqs[f"used_{strategy}"].map(lambda v: False if pd.isna(v) else bool(v)).astype(bool)
 
 
 def _per_scenario(event: str, strategy: str, rows: pd.DataFrame, happened: np.ndarray) -> list[Group]:
@@ -363,24 +364,32 @@ def draw_roc(roc: pd.DataFrame, aucs: pd.DataFrame, out: Path) -> list[Path]:
     titles = {"bad_design": "bad design", "worse": "made its channel worse"}
     for ax in axes.flat[n:]:
         ax.axis("off")
+    short = {"eqs_total": "EQS", "eqs_total_precise": "precise", "model_z_abs": "|z|"}
+    drawn = {}
     for ax, (event, strategy) in zip(axes.flat, panels):
         sub = roc[(roc["event"] == event) & (roc["strategy"] == strategy)]
+        notes = []
         for score in dict.fromkeys(sub["score"]):
             s = sub[sub["score"] == score]
             a = aucs[(aucs["event"] == event) & (aucs["strategy"] == strategy) & (aucs["scenario"] == "all")
                      & (aucs["score"] == score)]
-            tag = f" {a['auc_of_badness'].iloc[0]:.2f}" if len(a) else ""
             ls, col = styles.get(score, ("-.", "0.7"))
-            ax.plot(s["fpr"], s["tpr"], ls, color=col, lw=1.2, label=f"{labels.get(score, score)}{tag}")
+            drawn[score] = ax.plot(s["fpr"], s["tpr"], ls, color=col, lw=1.2)[0]
+            if len(a):
+                notes.append(f"{short.get(score, score)} {a['auc_of_badness'].iloc[0]:.2f}")
         ax.plot([0, 1], [0, 1], color="0.8", lw=0.6)
-        ax.set_title(f"{titles.get(event, event)}: {'every test' if strategy == 'any' else 'strategy ' + strategy}")
+        ax.text(0.97, 0.04, "AUC\n" + "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=6.5)
+        ax.set_title(f"{titles.get(event, event)}\n{'every test' if strategy == 'any' else 'strategy ' + strategy}",
+                     fontsize=8)
         ax.set_xlabel("false-positive rate")
         ax.set_ylabel("true-positive rate")
         ax.set_aspect("equal")
-        ax.legend(loc="lower right", frameon=False, title="AUC", title_fontsize=7)
+    fig.legend(list(drawn.values()), [labels.get(k, k) for k in drawn], loc="lower center", ncol=len(drawn),
+               frameon=False, bbox_to_anchor=(0.5, 0.0))
     fig.suptitle("flagging bad tests by score badness (-EQS, +|z|); higher EQS should mean a better test",
                  fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _save(fig, Path(out), "eqs_roc")
 
 

@@ -181,6 +181,13 @@ def test_auc_table_on_a_hand_built_run(tmp_path):
     assert {("bad_design", "any"), ("worse", "all"), ("worse", "eqs_filtered")} <= set(zip(roc.event, roc.strategy))
 
 
+def test_nullable_boolean_used_columns_give_the_same_table():
+    eqs = fake_eqs()
+    nullable = eqs.assign(**{c: eqs[c].astype("boolean") for c in ("used_all", "used_eqs_filtered")})
+    assert str(nullable["used_all"].dtype) == "boolean" and nullable["used_all"].isna().any()
+    pd.testing.assert_frame_equal(ev.auc_table(eqs, n_boot=20), ev.auc_table(nullable, n_boot=20))
+
+
 def test_bootstrap_ci_brackets_the_estimate_and_resamples_datasets_without_truth_ids(tmp_path):
     eqs = fake_eqs(n_truths=12, with_extra=False, seed=3)
     # blur the separation so the CI has width
