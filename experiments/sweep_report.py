@@ -210,6 +210,11 @@ def sweep_table(jobs: list[Job], keys: list[str]) -> pd.DataFrame:
         parts.append(w)
     table = pd.concat(parts, ignore_index=True)
     lead = ["job", *keys, "arm"]
+    if keys:                       # rows in the order of the swept values (numbers as numbers), arms as listed
+        order = pd.DataFrame({k: (table[k].astype(float) if _numeric(table[k].dropna().tolist()) else
+                                  table[k].astype(str)) for k in keys})
+        order["_arm"] = table.groupby("job", sort=False).cumcount()
+        table = table.loc[order.sort_values([*keys, "_arm"], kind="stable").index].reset_index(drop=True)
     metric_cols = [c for c in table.columns if c not in lead]
     # Metrics present in only some jobs keep their columns (NaN elsewhere), in first-seen order.
     return table[lead + list(dict.fromkeys(metric_cols))]

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from experiments import eqs_validation as ev
+from tests.conftest import ROOT
 
 
 def brute_auc(bad, event):
@@ -250,3 +251,17 @@ def test_run_without_config_skips_the_winners_curse_but_not_the_aucs(tmp_path, c
     assert "no winner's-curse table" in capsys.readouterr().err
     assert (run / "eqs_validation" / "eqs_auc.csv").exists()
     assert not (run / "eqs_validation" / "winners_curse.csv").exists()
+
+
+def test_command_line_entry_point(tmp_path):
+    import subprocess
+    import sys
+
+    run = write_run(tmp_path / "run", fake_eqs())
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    ok = subprocess.run([sys.executable, "-m", "experiments.eqs_validation", f"run={run}", "n_boot=20",
+                         "figures=false"], capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0 and ok.stdout.strip().endswith("eqs_auc.csv"), ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "experiments.eqs_validation", f"run={tmp_path / 'nope'}"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

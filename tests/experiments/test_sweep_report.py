@@ -127,6 +127,16 @@ def test_figures_one_per_swept_key_png_and_pdf(sweep):
     assert len(pd.read_csv(sweep / "sweep.csv")) == 8
 
 
+def test_rows_follow_the_swept_values_as_numbers_not_folder_names(tmp_path):
+    d = tmp_path / "sweep"
+    for name, gold in (("a", 100), ("b", 65), ("c", 9)):
+        write_job(d / name, gold, 0.5)
+    t = sr.run({"sweep": str(d), "out": str(d), "figures": False})
+    t = pd.read_csv(t)
+    assert t["eqs.tiers.gold"].tolist() == [9, 9, 65, 65, 100, 100]
+    assert t["arm"].tolist() == list(ARMS) * 3
+
+
 def test_string_valued_sweep_draws_categorical_axis(tmp_path):
     d = tmp_path / "sweep"
     for i, cal in enumerate(("m1", "m2")):
