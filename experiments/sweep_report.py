@@ -253,7 +253,8 @@ def draw_sweep(table: pd.DataFrame, factor_keys: list[str], out: Path) -> list[P
     for key in factor_keys:
         others = [k for k in factor_keys if k != key]
         combos = (list(dict.fromkeys(map(tuple, table[others].astype(str).to_numpy()))) if others else [()])
-        values = list(dict.fromkeys(table[key]))
+        col = table[key].astype(object).where(table[key].notna(), "(absent)")    # absent in some jobs' configs
+        values = list(dict.fromkeys(col))
         numeric = _numeric(values)
         xs = {v: (float(v) if numeric else i) for i, v in enumerate(sorted(values, key=float) if numeric else values)}
         height = 1.9 * len(metrics) + 0.8
@@ -268,7 +269,7 @@ def draw_sweep(table: pd.DataFrame, factor_keys: list[str], out: Path) -> list[P
                 ax = axes[r, c]
                 for a, arm in enumerate(arms):
                     d = sub[sub["arm"] == arm].copy()
-                    d["_x"] = d[key].map(xs)
+                    d["_x"] = col[d.index].map(xs)
                     d = d.sort_values("_x").dropna(subset=[f"{metric}.median"])
                     if d.empty:
                         continue

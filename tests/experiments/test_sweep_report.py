@@ -137,6 +137,18 @@ def test_rows_follow_the_swept_values_as_numbers_not_folder_names(tmp_path):
     assert t["arm"].tolist() == list(ARMS) * 3
 
 
+def test_a_key_absent_from_some_jobs_is_a_swept_value_and_still_drawn(tmp_path):
+    d = tmp_path / "sweep"
+    write_job(d / "a", 70, 0.5, extra={"model": {"max_lag": 8}})
+    write_job(d / "b", 80, 0.5)
+    write_job(d / "c", 70, 0.5, extra={"model": {"max_lag": 4}})
+    assert sr.main([f"sweep={d}"]) == 0
+    t = pd.read_csv(d / "sweep.csv")
+    assert set(t.columns[1:3]) == {"eqs.tiers.gold", "model.max_lag"}
+    assert t.groupby("job")["model.max_lag"].first().isna().tolist() == [False, True, False]
+    assert (d / "figures" / "sweep_model.max_lag.png").exists()
+
+
 def test_string_valued_sweep_draws_categorical_axis(tmp_path):
     d = tmp_path / "sweep"
     for i, cal in enumerate(("m1", "m2")):
