@@ -298,6 +298,7 @@ def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.
         row.update({m: float(v[j]) for m, v in values.items()})
         row.update({"roi_hat": x.roi_hat[j].tolist(), "roi_q05": x.roi_q05[j].tolist(),
                     "roi_q95": x.roi_q95[j].tolist(), "roi_true": x.roi[j].tolist(),
+                    "channels": list(sim.dataset.channel_names),
                     "allocation_hat": b_hat[j].tolist(),
                     "divergences": int(d.divergences[j]), "rhat_max": float(d.rhat_max[j]),
                     "ess_bulk_min": float(d.ess_bulk_min[j]),
