@@ -66,7 +66,7 @@ def _channel_names(fits: pd.DataFrame) -> pd.Series:
         return first["channels"].map(list)
     from experiments.study import load_world
 
-    names = {w: [c["name"] for c in load_world(w)["channels"]] for w in first["world"].unique()}
+    names = {w: [c["name"] for c in load_world(w)["media"]["channels"]] for w in first["world"].unique()}
     return first["world"].map(names)
 
 

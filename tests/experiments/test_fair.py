@@ -167,3 +167,28 @@ def test_weighted_median_matches_numpy_on_repeated_samples():
     want = [np.median(np.repeat(v, wi.astype(int))) for wi in w]
     np.testing.assert_allclose(got, want)
     assert M.weighted_median(v, np.ones((1, 7)))[0] == pytest.approx(np.median(v))
+
+
+def test_iroas_decomposition_parts_add_up_and_split_the_variance():
+    """Mismatch + noise = the read's error, test by test; a design with no noise has all of its
+    variance in the mismatch."""
+    from experiments.decompose import iroas_decomposition
+
+    rng = np.random.default_rng(0)
+    n = 200
+    denom = -rng.uniform(100, 200, n)                      # go-dark: spend_delta x weeks < 0
+    roi = rng.uniform(1, 3, n)
+    true_lift = denom * roi * rng.uniform(0.8, 1.2, n)
+    noise = rng.normal(0, 30, n)
+    bad = np.arange(n) >= 100
+    lift = true_lift + np.where(bad, 0.0, noise)
+    eqs = pd.DataFrame({"test_id": np.arange(n).astype(str), "lift": lift, "true_lift": true_lift,
+                        "iroas": lift / denom, "true_roi": roi, "bad_design": bad})
+    d = iroas_decomposition(eqs).set_index("design")
+    assert d.loc["bad", "mismatch_var_share"] == pytest.approx(1.0) and d.loc["bad", "noise_var_share"] == 0
+    g = d.loc["good"]
+    assert 0 < g["noise_var_share"] < 1 and 0 < g["mismatch_var_share"] < 1
+    total = lift / denom / roi - 1
+    parts = (true_lift / denom / roi - 1) + (lift - true_lift) / denom / roi
+    np.testing.assert_allclose(total, parts)
+    assert g["total_median"] == pytest.approx(np.median(total[:100]))
