@@ -19,6 +19,11 @@ it matches the panel path in mean and spread.
 The national history in ``data.csv`` is business as usual: the tests are
 replays on the panel and are not folded into it.
 
+A design with ``target_rel_se`` set plans each test's duration and treated share to that
+``lift_se / |lift|`` from the observed pre-period noise of the geo panel, the planned spend change
+and an assumed return ``planning_roi`` (:func:`_plan_precise`); without it (the default) both are
+drawn, exactly as before the option existed.
+
 Planning is numpy (one Generator per dataset, drawn from its experiments key); the replays
 and readouts of every planned test of a batch of datasets run in one vmapped call
 (:func:`run_designs`), whatever the readout.
@@ -65,6 +70,8 @@ class LiftSpec:
     min_failures: int
     failure_prob: tuple       # per FAILURE_MODES
     failure_magnitude: tuple  # per FAILURE_MODES
+    target_rel_se: float | None = None   # plan duration and share to this lift_se / |lift| (None: draw them)
+    planning_roi: float = 1.0            # the planner's assumed return per unit of spend change
 
 
 def lift_spec(cfg: Mapping, path: str = "lift") -> LiftSpec:
@@ -105,6 +112,11 @@ def lift_spec(cfg: Mapping, path: str = "lift") -> LiftSpec:
         raise ConfigError(f"{path}.min_failures",
                           f"asks for {min_failures} failure modes but only {sum(p > 0 for p in probs)} have prob > 0")
     dur = pair("duration_weeks", 1, 52)
+    # Optional (absent from older configs): the precision planner of :func:`_plan_precise`.
+    target = cfg.get("target_rel_se")
+    if target is not None:
+        target = number(cfg, "target_rel_se", path, lo=0.01, hi=10.0)
+    planning_roi = number(cfg, "planning_roi", path, lo=0.01, hi=100.0) if "planning_roi" in cfg else 1.0
     return LiftSpec(
         name=str(get("name")),
         tests_per_channel=num("tests_per_channel", 0, 50, integer=True),
@@ -120,6 +132,8 @@ def lift_spec(cfg: Mapping, path: str = "lift") -> LiftSpec:
         min_failures=min_failures,
         failure_prob=tuple(probs),
         failure_magnitude=tuple(mags),
+        target_rel_se=target,
+        planning_roi=planning_roi,
     )
 
 
@@ -138,6 +152,9 @@ class _Design:
     contamination: float
     modes: tuple
     detected: dict
+    planned_se: float = float("nan")     # precision planner only: the SE it planned for
+    planned_lift: float = float("nan")   # ... the lift it assumed (planning_roi x |spend change|)
+    target_met: bool | None = None       # ... False: out of reach; the most precise allowed design
 
 
 def _cooldown_weeks(weights_k: np.ndarray, share: float) -> int:
@@ -171,16 +188,29 @@ def _pick_modes(rng, spec: LiftSpec) -> tuple:
     return tuple(FAILURE_MODES[i] for i in np.flatnonzero(chosen))
 
 
-def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, spend_pc, max_lag: int) -> _Design:
-    """Design one test on ``channel``; ``spend_pc`` is observed national spend ``[T, K]``."""
+def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, spend_pc, max_lag: int,
+          geo_kpi=None) -> _Design:
+    """Design one test on ``channel``.
+
+    Args:
+        spend_pc: observed national spend ``[T, K]``.
+        geo_kpi: the observed geo KPI ``[G, T]`` (only the precision planner reads it, and
+            only its weeks before any test can start).
+    """
     n_weeks = spend_pc.shape[0]
     modes = _pick_modes(rng, spec)
     mag = dict(zip(FAILURE_MODES, spec.failure_magnitude))
-    duration = int(rng.integers(spec.duration_weeks[0], spec.duration_weeks[1] + 1))
-    share = rng.uniform(*spec.treated_share)
     level_factor = 0.0 if spec.test_type == "go_dark" else 1.0 + spec.scale_up
-    delivered, contamination = 1.0, 0.0
     cooldown = _cooldown_weeks(weights_k, spec.cooldown_share)
+    if spec.target_rel_se is None:
+        duration = int(rng.integers(spec.duration_weeks[0], spec.duration_weeks[1] + 1))
+        share = rng.uniform(*spec.treated_share)
+        precise = None
+    else:
+        precise = _plan_precise(rng, spec, level_factor, cooldown, population, spend_pc[:, channel],
+                                geo_kpi, max_lag)
+        duration, share = precise.duration, precise.share
+    delivered, contamination = 1.0, 0.0
     if "low_power" in modes:
         m = mag["low_power"]
         share *= 1.0 - m
@@ -199,27 +229,155 @@ def _plan(rng, spec: LiftSpec, channel: int, weights_k, population, spend_pc, ma
     if "contamination" in modes:
         contamination = mag["contamination"]
     # Treated geos: a random set reaching the target population share; the rest control.
-    order = rng.permutation(population.size)
+    order = rng.permutation(population.size) if precise is None else precise.order
     cum = np.cumsum(population[order])
     n_treat = int(np.clip(np.searchsorted(cum, share) + 1, 1, population.size - 1))
     treated = np.zeros(population.size, bool)
     treated[order[:n_treat]] = True
-    # Room for the pre-period before and the full carryover after.
+    if precise is None:
+        start = _pick_start(spec, spend_pc[:, channel], duration, max_lag,
+                            lambda live: int(rng.choice(live)))
+    else:
+        start = precise.start          # a failure mode only shortens the planned test
+    detected = {m: bool(rng.random() < spec.p_detect) for m in ("contamination", "non_compliance")}
+    detected["verified"] = bool(rng.random() < spec.p_holdout_verified)
+    extra = {} if precise is None else dict(planned_se=precise.planned_se, planned_lift=precise.planned_lift,
+                                            target_met=precise.met)
+    return _Design(channel, start, duration, window, treated, level_factor, delivered,
+                   contamination, modes, detected, **extra)
+
+
+def _pick_start(spec: LiftSpec, spend_k, duration: int, max_lag: int, choose) -> int:
+    """Start week of a ``duration``-week test on a channel with observed spend ``spend_k [T]``.
+
+    Room for the pre-period before and the full carryover after. A planner tests a live
+    channel: every changed week must carry at least a fifth of the channel's mean spend
+    (``choose(live starts)`` picks one); failing that, the start with the most spend.
+    """
+    n_weeks = spend_k.shape[0]
     latest = n_weeks - (duration + max_lag - 1)
     if latest < spec.pre_weeks:
         raise ConfigError("lift.pre_weeks", f"{spec.pre_weeks} pre-weeks plus a {duration}-week test "
                           f"and {max_lag}-week carryover do not fit in {n_weeks} weeks")
-    # A planner tests a live channel: every changed week must carry at least a
-    # fifth of the channel's mean spend; failing that, the start with the most spend.
     starts = np.arange(spec.pre_weeks, latest + 1)
-    spend_k = spend_pc[:, channel]
     windows = np.stack([spend_k[s:s + duration] for s in starts])
     live = starts[windows.min(1) >= 0.2 * spend_k.mean()]
-    start = int(rng.choice(live)) if live.size else int(starts[np.argmax(windows.mean(1))])
-    detected = {m: bool(rng.random() < spec.p_detect) for m in ("contamination", "non_compliance")}
-    detected["verified"] = bool(rng.random() < spec.p_holdout_verified)
-    return _Design(channel, start, duration, window, treated, level_factor, delivered,
-                   contamination, modes, detected)
+    return choose(live) if live.size else int(starts[np.argmax(windows.mean(1))])
+
+
+# --------------------------------------------------------------------------
+# The precision planner (``target_rel_se``)
+# --------------------------------------------------------------------------
+def _ar1_factor(n, rho):
+    """``n + 2 sum_{k<n} (n - k) rho^k`` (numpy, :func:`common.did.ar1_sum_factor`), broadcast over ``rho``."""
+    k = np.arange(1, max(int(n), 1))
+    rho = np.asarray(rho, float)[..., None]
+    return n + 2.0 * np.sum((n - k) * rho ** k, axis=-1)
+
+
+def pre_period_noise(d_pre):
+    """Residual sd and AR(1) coefficient of pre-period differences, as :func:`common.did.did_readout`
+    estimates them (demeaned; lag-1 autocorrelation Kendall bias-corrected, clipped to [0, 0.95]).
+
+    Args:
+        d_pre: ``[..., P]`` pre-period series ``d_t = y_T,t - r y_C,t``.
+    Returns:
+        ``(sigma [...], rho [...])``.
+    """
+    n_pre = d_pre.shape[-1]
+    e = d_pre - d_pre.mean(-1, keepdims=True)
+    ss = np.sum(e ** 2, -1)
+    sigma = np.sqrt(ss / (n_pre - 1))
+    rho_hat = np.sum(e[..., 1:] * e[..., :-1], -1) / np.maximum(ss, 1e-300)
+    rho = np.clip((n_pre * rho_hat + 1.0) / (n_pre - 3.0), 0.0, 0.95)
+    return sigma, rho
+
+
+def planned_did_se(sigma, rho, n_pre: int, n_window: int):
+    """The DiD readout's standard error for a window of ``n_window`` weeks (numpy, ``[...]``).
+
+    The readout (:func:`common.did.did_readout`, run by :func:`run_designs`) is
+    ``lift = n_W (mean_W d - mean_pre d)`` on ``d_t = y_T,t - r y_C,t``; with AR(1)
+    residuals of sd ``sigma`` and lag-1 ``rho``::
+
+        SE^2 = sigma^2 [ F(n_W, rho) + n_W^2 F(n_pre, rho) / n_pre^2 ],
+        F(n, rho) = n + 2 sum_{k=1}^{n-1} (n - k) rho^k.
+    """
+    return sigma * np.sqrt(_ar1_factor(n_window, rho) + n_window ** 2 * _ar1_factor(n_pre, rho) / n_pre ** 2)
+
+
+class _Precise(NamedTuple):
+    duration: int
+    share: float          # realised population share of the chosen treated prefix
+    order: np.ndarray     # [G] geo order (treated = a prefix)
+    start: int
+    planned_se: float
+    planned_lift: float
+    met: bool
+
+
+def _plan_precise(rng, spec: LiftSpec, level_factor: float, cooldown: int, population, spend_k, geo_kpi,
+                  max_lag: int) -> _Precise:
+    """Choose duration ``D`` and treated share ``s`` so that the planned ``SE / |lift|`` meets
+    ``spec.target_rel_se``, from what an experimenter observes before the test.
+
+    ``duration_weeks`` and ``treated_share`` are the allowed ranges here, not draw ranges.
+
+    * Candidate splits: one random geo order; the treated set is a prefix of it, from the first
+      prefix reaching ``treated_share[0]`` up to a share of ``treated_share[1]``.
+    * Noise: per split ``j``, ``sigma_j`` and ``rho_j`` of ``d_t = y_T,t - r y_C,t`` on the observed
+      geo KPI over weeks ``[0, pre_weeks)`` (before any test can start), estimated as the readout
+      does (:func:`pre_period_noise`). The planner assumes idiosyncratic geo noise with variance
+      proportional to population (shocks common to all geos in proportion to population cancel
+      in ``d``), so ``Var(d) = c s / (1 - s)`` for a split of share ``s``; it pools
+      ``c = mean_j sigma_j^2 (1 - s_j) / s_j`` and ``rho = mean_j rho_j`` over the candidate
+      splits. (Each split's own estimate would do, but choosing the cheapest split that meets
+      the target then picks the luckiest estimate: the realised SE ran 7-11% above plan.)
+      The planned SE is :func:`planned_did_se` with the test's window
+      ``n_W = min(D + cooldown, T - start)``.
+    * Lift: ``planning_roi x s x |level_factor - 1| x base(D) x D``, where ``base(D)`` is the
+      channel's observed national spend per week over the planned test weeks (the planned spend
+      change, as :func:`run_designs` applies it); ``planning_roi`` is an assumption, never the truth.
+    * Durations ``D`` from ``duration_weeks[0]`` to ``duration_weeks[1]`` (at most what fits between
+      the pre-period and the carryover before the data end); each ``D`` has its own live start
+      (:func:`_pick_start`), picked by one uniform draw per test.
+
+    The design chosen is the cheapest that meets the target, in treated population-weeks
+    ``s x D`` (ties: the shorter); when none does, the most precise allowed design (``met=False``).
+    """
+    n_weeks, n_pre, n_geo = spend_k.shape[0], spec.pre_weeks, population.size
+    order = rng.permutation(n_geo)
+    u = rng.random()
+    cum = np.cumsum(population[order])
+    first = int(np.clip(np.searchsorted(cum, spec.treated_share[0]) + 1, 1, n_geo - 1))
+    sizes = np.arange(first, n_geo)
+    sizes = sizes[(cum[sizes - 1] <= spec.treated_share[1]) | (sizes == first)]
+    shares = cum[sizes - 1]                                            # [S]
+    y = np.cumsum(np.asarray(geo_kpi, float)[order, :n_pre], axis=0)   # prefix sums [G, P]
+    y_t = y[sizes - 1]
+    y_c = y[-1] - y_t
+    odds = shares / (1.0 - shares)
+    sigma_j, rho_j = pre_period_noise(y_t - odds[:, None] * y_c)
+    # Pooled over the splits (each alone is a noisy 52-week estimate, and picking the cheapest
+    # split that meets the target would pick the luckiest): Var(d) = c s / (1 - s), rho common.
+    sigma = np.sqrt(np.mean(sigma_j ** 2 / odds) * odds)
+    rho = np.full_like(rho_j, rho_j.mean())
+    d_max = min(spec.duration_weeks[1], n_weeks - max_lag + 1 - n_pre)
+    d_min = min(spec.duration_weeks[0], max(d_max, 1))
+    best = None                                                        # (key, D, j, start, se, lift, met)
+    for dur in range(d_min, max(d_max, d_min) + 1):
+        start = _pick_start(spec, spend_k, dur, max_lag, lambda live: int(live[int(u * live.size)]))
+        n_w = min(dur + cooldown, n_weeks - start)
+        se = planned_did_se(sigma, rho, n_pre, n_w)
+        lift = spec.planning_roi * shares * abs(level_factor - 1.0) * spend_k[start:start + dur].mean() * dur
+        rel = se / np.maximum(lift, 1e-300)
+        met = rel <= spec.target_rel_se
+        for j in range(shares.size):
+            key = (0, shares[j] * dur, dur) if met[j] else (1, rel[j], -dur)
+            if best is None or key < best[0]:
+                best = (key, dur, j, start, float(se[j]), float(lift[j]), bool(met[j]))
+    _, dur, j, start, se, lift, met = best
+    return _Precise(dur, float(shares[j]), order, start, se, lift, met)
 
 
 class Panel(NamedTuple):
@@ -257,7 +415,9 @@ def plan_tests(rng, panel: Panel, i: int, spec: LiftSpec) -> list[_Design]:
     """Design ``tests_per_channel`` tests per channel (channel order) on dataset ``i`` of ``panel``."""
     w = panel.weights[i]
     spend_obs = panel.full_spend[i, panel.burn_in:]
-    return [_plan(rng, spec, k, w[k], panel.population[i], spend_obs, w.shape[1])
+    # The observed geo KPI (the dataset's panel); only the precision planner reads it.
+    geo_kpi = None if spec.target_rel_se is None else panel.geo_clean[i] + panel.geo_noise[i]
+    return [_plan(rng, spec, k, w[k], panel.population[i], spend_obs, w.shape[1], geo_kpi)
             for k in range(w.shape[0]) for _ in range(spec.tests_per_channel)]
 
 
