@@ -192,3 +192,34 @@ def test_iroas_decomposition_parts_add_up_and_split_the_variance():
     parts = (true_lift / denom / roi - 1) + (lift - true_lift) / denom / roi
     np.testing.assert_allclose(total, parts)
     assert g["total_median"] == pytest.approx(np.median(total[:100]))
+
+
+@pytest.mark.parametrize("preset,median,lo,hi", [("roi_half", 0.911, 0.34, 2.44), ("roi_double", 3.644, 1.36, 9.78),
+                                                 ("roi_wide", 1.414, 0.20, 10.0)])
+def test_prior_presets_move_only_the_roi_prior(preset, median, lo, hi):
+    """priors=<preset> composes over the defaults: the ROI prior's median and 90% interval as
+    documented, every other prior unchanged, in the baseline and the calibrated arms alike."""
+    ctx, _ = _ctx("inference=fast", f"priors={preset}")
+    default, _ = _ctx("inference=fast")
+    mu, sd = ctx.base_spec.priors.roi
+    assert np.exp(mu) == pytest.approx(median, rel=1e-3)
+    assert np.exp(mu - 1.6449 * sd) == pytest.approx(lo, rel=1e-2) and np.exp(mu + 1.6449 * sd) == pytest.approx(hi, rel=1e-2)
+    assert ctx.cal_spec.priors == ctx.base_spec.priors
+    import dataclasses
+    assert dataclasses.replace(ctx.base_spec.priors, roi=default.base_spec.priors.roi) == default.base_spec.priors
+
+
+def test_gold_requires_precision_setting_changes_the_tiers():
+    from estimators.evidence.eqs import eqs_spec
+    from tests.experiments.test_pipeline import _cfg
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(_cfg("eqs.tiers.gold_requires_precision=true", "eqs.model_filter.z_max=3"))
+    spec = eqs_spec(plain["eqs"])
+    assert spec.gold_requires_precision and spec.model_z_max == 3.0
+    tests = [_test(0, lift=100.0, se=30.0)]           # Gold on total, mid uncertainty
+    view = ModelView(np.full(1, 14.0), np.full(1, 0.5), np.full(1, 2.0))
+    assert score(tests, view, EqsSpec()).tier[0] == "Gold"
+    assert score(tests, view, spec).tier[0] == "Silver"
+    with pytest.raises(ConfigError, match="gold_requires_precision"):
+        eqs_spec({**plain["eqs"], "tiers": {**plain["eqs"]["tiers"], "gold_requires_precision": "yes"}})
