@@ -223,3 +223,26 @@ def test_gold_requires_precision_setting_changes_the_tiers():
     assert score(tests, view, spec).tier[0] == "Silver"
     with pytest.raises(ConfigError, match="gold_requires_precision"):
         eqs_spec({**plain["eqs"], "tiers": {**plain["eqs"]["tiers"], "gold_requires_precision": "yes"}})
+
+
+def test_compare_runs_on_the_truths_both_runs_share(tmp_path):
+    """Run A has truths t0-t3, run B t2-t5: with same_truths=true both are summarised on t2-t3 only."""
+    from experiments.compare_runs import _longs
+
+    def run(name, truths, better):
+        rows = []
+        for t in truths:
+            for arm, err in (("none", 1.0), ("good/all", 1.0 - better)):
+                rows.append({"dataset_id": f"{t}-r0", "truth_id": t, "arm": arm, "replicate": 0,
+                             "roi_hat": [1.0], "roi_true": [1.0], **{m: err for m in M.METRICS}})
+        d = tmp_path / name
+        d.mkdir()
+        pd.DataFrame(rows).to_parquet(d / "fits.parquet")
+        return d
+
+    a = run("a", ["t0", "t1", "t2", "t3"], 0.5)
+    b = run("b", ["t2", "t3", "t4", "t5"], 0.25)
+    longs = _longs({"A": a, "B": b}, True)
+    for name, want in (("A", 0.5), ("B", 0.25)):
+        r = longs[name].set_index("metric").loc["roi_mape"]
+        assert r["n"] == 2 and r["median"] == pytest.approx(want)
