@@ -33,6 +33,16 @@ import pandas as pd
 from harness.errors import ConfigError
 
 
+# Open maps of the config: their keys are the user's channel, control and field names, so an
+# override adds a key (Hydra would need "++"; the command accepts it as typed).
+OPEN_MAPS = ("columns.spend.", "columns.controls.", "test_columns.")
+
+
+def open_map_overrides(argv):
+    """``columns.spend.tv=tv_cost`` -> ``++columns.spend.tv=tv_cost`` (other arguments unchanged)."""
+    return [("++" + a) if a.startswith(OPEN_MAPS) and "=" in a else a for a in argv]
+
+
 def _log(msg: str, t0: float) -> None:
     print(f"calibrate [{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
@@ -99,7 +109,7 @@ def run(cfg) -> Path:
     from estimators.report.html import write_report
     from estimators.userdata.columns import column_map, read_user_data
     from estimators.userdata.monitor import age_months, inflate, monitor_spec, se_factor
-    from estimators.userdata.readouts import read_geo_population, read_readouts, test_columns
+    from estimators.userdata.readouts import read_geo_population, read_readouts, rename_map
     from estimators.workflow import compare as C
     from estimators.workflow.result import CalibrationResult
     from estimators.workflow.selection import decide
@@ -133,7 +143,7 @@ def run(cfg) -> Path:
     obs = read_user_data(str(c["data"]), column_map(c.get("columns")), holdout_weeks=holdout)
     geo_pop = read_geo_population(str(c["geo"])) if c.get("geo") else None
     readouts = read_readouts(str(c["lift_tests"]), obs.dates, obs.channel_names, ci_level=ci_level,
-                             rename=test_columns(c.get("test_columns")), geo_population=geo_pop)
+                             rename=rename_map(c.get("test_columns")), geo_population=geo_pop)
     k = len(obs.channel_names)
     as_of = mon.as_of if mon.as_of is not None else obs.dates[-1] + np.timedelta64(7, "D")
     ages = age_months([r.run_date for r in readouts], as_of)
@@ -226,4 +236,5 @@ def run(cfg) -> Path:
 if __name__ == "__main__":
     from harness.cli import main
 
+    sys.argv = [sys.argv[0]] + open_map_overrides(sys.argv[1:])
     main("calibrate", run)

@@ -63,7 +63,8 @@ def shares_and_budget(channels: pd.DataFrame):
 
 def response_curves(curves: pd.DataFrame, levels: pd.DataFrame, tests: pd.DataFrame, current: pd.Series):
     """Small multiples per channel: mean and 90% band before/after; tested spend levels as
-    vertical lines (solid orange: used; dashed grey: not used); the current mean spend dotted."""
+    vertical lines (solid orange: used; dashed grey: not used) with the tested range (business as
+    usual to test level) as a bar at the top; the current mean spend dotted."""
     chans = list(dict.fromkeys(curves["channel"]))
     n = len(chans)
     cols = min(4, n)
@@ -76,10 +77,14 @@ def response_curves(curves: pd.DataFrame, levels: pd.DataFrame, tests: pd.DataFr
             c = curves[(curves["channel"] == ch) & (curves["fit"] == fit)]
             ax.plot(c["weekly_spend"], c["mean"], color=col, lw=1.5, label="baseline" if fit == "before" else "calibrated")
             ax.fill_between(c["weekly_spend"], c["q05"], c["q95"], color=col, alpha=0.18, lw=0)
-        for _, r in levels[levels["channel"] == ch].iterrows():
-            if np.isfinite(r["spend_test"]):
-                u = bool(used.get(r["test_id"], False))
-                ax.axvline(r["spend_test"], color=TEST_USED if u else TEST_OTHER, ls="-" if u else "--", lw=1)
+        mine = levels[(levels["channel"] == ch) & np.isfinite(levels["spend_test"])]
+        top = ax.get_ylim()[1]
+        for n_, (_, r) in enumerate(mine.iterrows()):
+            u = bool(used.get(r["test_id"], False))
+            col = TEST_USED if u else TEST_OTHER
+            ax.axvline(r["spend_test"], color=col, ls="-" if u else "--", lw=1)
+            y = top * (0.97 - 0.05 * n_)          # the tested range: business as usual -> test level
+            ax.plot([r["spend_bau"], r["spend_test"]], [y, y], color=col, lw=2, marker="|", ms=6)
         if ch in current.index:
             ax.axvline(current[ch], color="k", ls=":", lw=0.8)
         ax.set_title(ch, fontsize=9)

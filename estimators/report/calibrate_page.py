@@ -132,7 +132,8 @@ def build(r: CalibrationResult) -> Report:
             Figure("response_curves", "Steady-state response curves with the tested spend levels",
                    F.response_curves(r.curves, r.levels, ts, current),
                    "Vertical lines: spend during each test, national equivalent (treated spend / treated share); "
-                   "solid orange: used; dashed grey: not used; dotted black: current mean weekly spend."),
+                   "solid orange: used; dashed grey: not used; bars at the top: the tested range from business as usual "
+                   "to the test level; dotted black: current mean weekly spend."),
             Table("tested_levels", "Tested spend levels (national equivalent)", r.levels,
                   formats={"spend_bau": ",.0f", "spend_test": ",.0f"}),
         )),

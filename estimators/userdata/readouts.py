@@ -63,7 +63,7 @@ class Readout(NamedTuple):
     m2_reason: str
 
 
-def test_columns(cfg: Mapping[str, Any] | None, path: str = "test_columns") -> dict:
+def rename_map(cfg: Mapping[str, Any] | None, path: str = "test_columns") -> dict:
     """Validate ``test_columns`` (``{field: user column}``) into a rename map ``{user column: field}``."""
     out = {}
     for field, col in dict(cfg or {}).items():
@@ -105,7 +105,7 @@ def read_readouts(path, dates: np.ndarray, channels: Sequence[str], *, ci_level:
         dates: the data's week start dates ``[T]``.
         channels: the data's channel names.
         ci_level: default level of ``ci_low/ci_high`` and ``iroas_ci_low/iroas_ci_high``.
-        rename: ``{user column: field}`` from :func:`test_columns`.
+        rename: ``{user column: field}`` from :func:`rename_map`.
         geo_population: ``{geo id: population}`` from :func:`read_geo_population` (fills a blank
             ``population_share`` from ``treated_geos``).
     Returns:
