@@ -156,3 +156,43 @@ def test_monitor_decay_closed_form(files):
         monitor_spec({}, {"lambda": -1})
     with pytest.raises(ConfigError, match="monitor.retire_months"):
         monitor_spec({"retire_months": 0}, {})
+
+
+def test_decide_reasons_and_m2_refusal(files):
+    import jax
+
+    from estimators.evidence.eqs import EqsScores, EqsSpec
+    from estimators.workflow.selection import decide
+
+    obs = _obs(files)
+    rs = read_readouts(files["tests"], obs.dates, obs.channel_names)
+    tests = [r.test for r in rs]
+    f = lambda *v: np.array(v, float)
+    # tv Gold; search Gold but no M2 fields; social-iroas Red (low on uncertainty and model); social-old Silver
+    sc = EqsScores(f(25, 25, 5, 15), f(25, 25, 15, 15), f(25, 25, 15, 5), f(25, 15, 5, 15),
+                   f(100, 90, 40, 50), np.array(["Gold", "Gold", "Red", "Silver"]))
+    reasons = [r.m2_reason for r in rs]
+    d = decide(jax.random.key(0), "single_best", "m2", tests, sc, EqsSpec(), reasons, np.zeros(4, bool), False)
+    assert d.used.tolist() == [True, False, False, False]
+    assert d.reason[1].startswith("refused for M2: no population_share")
+    assert d.reason[3].startswith("refused for M2: no population_share")
+    assert d.reason[2].startswith("refused: Red (40)") and "statistical uncertainty" in d.reason[2] \
+        and "model alignment" in d.reason[2]
+    # M1 takes the tests M2 refused
+    d1 = decide(jax.random.key(0), "single_best", "m1", tests, sc, EqsSpec(), reasons, np.zeros(4, bool), False)
+    assert d1.used.tolist() == [True, True, False, True]
+    assert d1.reason[3].startswith("used by single_best: Silver (50)") and "holdout quality" in d1.reason[3]
+    assert [t.test_id for t in d1.tests] == ["tv-2024", "search-ci", "social-old"]
+    # a retired test is refused when asked
+    d2 = decide(jax.random.key(0), "single_best", "m1", tests, sc, EqsSpec(), reasons,
+                np.array([False, False, False, True]), True)
+    assert d2.used.tolist() == [True, True, False, False] and "retire_months" in d2.reason[3]
+
+
+def test_holiday_overlap():
+    from estimators.workflow.compare import _holiday_overlap
+
+    hol = (("black_friday", 330.0, 3.0), ("christmas", 359.0, 9.0))
+    assert _holiday_overlap(np.datetime64("2024-11-20"), 14, hol) == ["black_friday"]
+    assert _holiday_overlap(np.datetime64("2024-05-01"), 28, hol) == []
+    assert _holiday_overlap(np.datetime64("2024-12-20"), 20, hol) == ["christmas"]
