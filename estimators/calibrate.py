@@ -47,6 +47,29 @@ def _log(msg: str, t0: float) -> None:
     print(f"calibrate [{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
+class _Heartbeat:
+    """Print ``label ... Ns`` every ``every`` seconds while a long step runs (a fit)."""
+
+    def __init__(self, label: str, t0: float, every: float = 15.0):
+        import threading
+
+        self.label, self.t0, self.every, self.done = label, t0, every, threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        start = time.perf_counter()
+        while not self.done.wait(self.every):
+            _log(f"{self.label}: still running ({time.perf_counter() - start:.0f}s)", self.t0)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
 def _plain(cfg) -> dict:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import MissingMandatoryValue
@@ -164,7 +187,8 @@ def run(cfg) -> Path:
     _log(f"fitting the baseline ({what})", t_start)
     t = time.perf_counter()
     base_batch = build_batch([obs], [[]], base_spec, **pads)
-    before = fit(k_fit, base_batch, base_spec)
+    with _Heartbeat("baseline fit", t_start):
+        before = fit(k_fit, base_batch, base_spec)
     sec_before = time.perf_counter() - t
     _log(f"baseline done in {sec_before:.1f}s ({before.diagnostics.quality[0]})", t_start)
 
@@ -182,7 +206,8 @@ def run(cfg) -> Path:
         _log(f"fitting the calibrated model ({cal_spec.calibration.label}, {len(decision.tests)} test record(s))", t_start)
         t = time.perf_counter()
         cal_batch = build_batch([obs], [decision.tests], cal_spec, **pads)
-        after = fit(k_fit, cal_batch, cal_spec)
+        with _Heartbeat("calibrated fit", t_start):
+            after = fit(k_fit, cal_batch, cal_spec)
         sec_after = time.perf_counter() - t
         _log(f"calibrated done in {sec_after:.1f}s ({after.diagnostics.quality[0]})", t_start)
     else:
