@@ -90,7 +90,7 @@ def response_curves(curves: pd.DataFrame, levels: pd.DataFrame, tests: pd.DataFr
         ax.set_title(ch, fontsize=9)
         ax.tick_params(labelsize=7)
         if i == 0:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="lower right")
     for j in range(n, rows * cols):
         axes[j // cols][j % cols].axis("off")
     fig.supxlabel("weekly spend (national)", fontsize=9)
