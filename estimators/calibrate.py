@@ -140,6 +140,9 @@ def run(cfg) -> Path:
     from harness.manifest import atomic_write_text, git_revision, write_run_files
 
     t_start = time.perf_counter()
+    # Cache every compiled program, however small: a fresh process otherwise recompiles ~150 small
+    # eager ops (about 10 s on 2 shared cores) that fall under harness.jaxcache's 0.5 s threshold.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     c = _plain(cfg)
     strategy = c.get("strategy")
     strategy = strategy.get("name") if isinstance(strategy, dict) else strategy
