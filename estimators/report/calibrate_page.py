@@ -1,5 +1,9 @@
 """The calibration report page: a :class:`estimators.report.html.Report` built from a
-:class:`estimators.workflow.result.CalibrationResult` (tables only, no fitting)."""
+:class:`estimators.workflow.result.CalibrationResult` (tables only, no fitting).
+
+``python -m estimators.report.calibrate_page DIR`` rebuilds ``DIR/report.html`` (and its figures)
+from the tables a ``python -m estimators.calibrate`` run saved in ``DIR``, without refitting.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -13,10 +17,14 @@ TIER_CSS = """
 td.tier-Gold{background:#f6d86b}td.tier-Silver{background:#d9dde3}td.tier-Red{background:#f2a3a3}
 td.used-yes{background:#cfe8cf}td.used-no{color:#666}td.verdict-possible{background:#fde2c4}
 td.dim-low{color:#b00020;font-weight:600}td.tag-backed{background:#dbe7f7}
+td.col-reason,td.col-finding{min-width:22em}td.col-test_id{white-space:nowrap}
 """
+TEST_LABELS = {"eqs_uncertainty": "uncertainty", "eqs_alignment": "alignment", "eqs_holdout": "holdout",
+               "eqs_model": "model", "eqs_total": "EQS", "eqs_tier": "tier", "age_months": "age (months)",
+               "start_date": "start", "end_date": "end"}
 
-TEST_SHOW = ("test_id", "channel", "start_date", "end_date", "iroas", "eqs_uncertainty", "eqs_alignment",
-             "eqs_holdout", "eqs_model", "eqs_total", "eqs_tier", "used", "reason", "age_months", "retired")
+TEST_SHOW = ("test_id", "channel", "start_date", "iroas", "eqs_uncertainty", "eqs_alignment",
+             "eqs_holdout", "eqs_model", "eqs_total", "eqs_tier", "used", "reason")
 CHANNEL_SHOW = ("channel", "tag", "spend_share", "roi_mean_before", "roi_q05_before", "roi_q95_before",
                 "roi_mean_after", "roi_q05_after", "roi_q95_after", "width_ratio", "share_before",
                 "share_after", "budget_current", "budget_before", "budget_after")
@@ -110,7 +118,9 @@ def build(r: CalibrationResult) -> Report:
                   f"Silver >= {f['silver']:g}, Red below. Strategy {f['strategy']} with {f['calibration'].upper()}.",)),
             Table("tests", "Tests: EQS, tier, used or refused and why", ts, show=TEST_SHOW,
                   classes=_test_classes(ts, f["eqs_low"]), formats={"iroas": ".2f", "age_months": ".1f"},
-                  caption="Low dimensions in red. tests.csv holds every column (estimate, SE, source, M2 readiness)."),
+                  labels=TEST_LABELS,
+                  caption="Low dimensions in red. tests.csv holds every column (dates, estimate, SE, source, "
+                  "M2 readiness, age)."),
         )),
         Section("ROI before and after", (
             Figure("roi_forest", "ROI per channel, 90% intervals", F.forest(ch, ts),
@@ -170,3 +180,29 @@ def build(r: CalibrationResult) -> Report:
         summary=summary(r), sections=sections, css=TIER_CSS,
         footer=(f"python -m estimators.calibrate; git {f.get('git', 'unknown')}; {f['seconds']:.0f} s.",
                 "Every figure is also a PNG and a PDF, every table a CSV, in this report's folder."))
+
+
+def result_from_folder(out) -> CalibrationResult:
+    """Read back the tables and facts a calibrate run wrote into ``out``."""
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    read = lambda name: pd.read_csv(out / f"{name}.csv", keep_default_na=True)
+    facts = json.loads((out / "diagnostics.json").read_text())["facts"]
+    facts = {k: (float("nan") if v is None and k.startswith("holdout_mape") else v) for k, v in facts.items()}
+    tests = read("tests")
+    checklist = read("disagreement_checklist") if (out / "disagreement_checklist.csv").stat().st_size > 40 else \
+        pd.DataFrame(columns=["test_id", "channel", "check", "finding", "verdict"])
+    return CalibrationResult(channels=read("channels"), tests=tests, budget=read("budget"), curves=read("curves"),
+                             levels=read("tested_levels"), checklist=checklist, facts=facts)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from estimators.report.html import write_report
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m estimators.report.calibrate_page DIR")
+    print(write_report(build(result_from_folder(sys.argv[1])), sys.argv[1]))

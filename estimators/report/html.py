@@ -34,10 +34,10 @@ table{border-collapse:collapse;margin:.5em 0 1em;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
 th{background:#eef0f4}td.text,th.text{text-align:left}caption{caption-side:top;text-align:left;
 font-weight:600;padding:.3em 0}.caption{color:#555;font-size:.9em}
-figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+.scroll{overflow-x:auto}figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.9em}nav ul{columns:2;font-size:.9em}footer{color:#777;font-size:.8em;
 margin-top:3em;border-top:1px solid #ddd}
-@media print{body{max-width:none;margin:0}nav{display:none}section,figure,table{break-inside:avoid}
+@media print{body{max-width:none;margin:0}nav{display:none}.scroll{overflow:visible}section,figure,table{break-inside:avoid}
 h2{break-after:avoid}a{color:inherit;text-decoration:none}}
 """
 
@@ -63,6 +63,9 @@ class Table:
         classes: optional frame of CSS classes, same index and columns as ``frame``.
         formats: ``{column: format spec}`` for display, e.g. ``{"roi": ".2f"}``; floats default to ``.3g``.
         show: columns to display (default all); the CSV always holds every column.
+        labels: ``{column: header}`` shown instead of the column name (the CSV keeps the names).
+
+    Every cell carries the class ``col-<column>``, so a page's ``css`` can size a column.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Table:
     classes: pd.DataFrame | None = None
     formats: Mapping = field(default_factory=dict)
     show: tuple = ()
+    labels: Mapping = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,14 @@ def render_table(t: Table) -> str:
                  pd.api.types.is_bool_dtype(t.frame[c])}
     out = [f'<table id="{html.escape(t.name)}" data-table="{html.escape(t.name)}">',
            f"<caption>{html.escape(t.title)}</caption>", "<thead><tr>"]
-    out += [f'<th class="{"text" if c in text_cols else ""}">{html.escape(str(c))}</th>' for c in cols]
+    col_cls = {c: "col-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(c)) for c in cols}
+    out += [f'<th class="{"text " if c in text_cols else ""}{col_cls[c]}">{html.escape(str(t.labels.get(c, c)))}</th>'
+            for c in cols]
     out.append("</tr></thead><tbody>")
     for r in range(len(t.frame)):
         out.append("<tr>")
         for c in cols:
-            cls = ["text"] if c in text_cols else []
+            cls = (["text"] if c in text_cols else []) + [col_cls[c]]
             if t.classes is not None and c in t.classes.columns:
                 extra = t.classes[c].iloc[r]
                 if isinstance(extra, str) and extra:
@@ -182,7 +188,7 @@ def render(report: Report, pngs: Mapping[str, bytes]) -> str:
         body.append(f'<section id="{a}"><h2>{html.escape(s.title)}</h2>')
         for b in s.blocks:
             if isinstance(b, Table):
-                body.append(render_table(b))
+                body.append('<div class="scroll">' + render_table(b) + "</div>")
             elif isinstance(b, Figure):
                 body.append(render_figure(b, pngs[b.name]))
             elif isinstance(b, Text):

@@ -210,3 +210,20 @@ def test_report_renders_in_headless_chromium(run_dir):
         assert text in dom, text
     p = check_self_contained(dom)
     assert len(p.imgs) == len(FIGURES)
+
+
+def test_report_rebuilds_from_saved_tables(run_dir, tmp_path):
+    """Figures read saved tables: the page is rebuilt from the run's CSVs without refitting."""
+    from estimators.report.calibrate_page import build, result_from_folder
+    from estimators.report.html import write_report
+
+    out, _ = run_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for name in FIGURES:
+        (copy / f"{name}.png").unlink()
+    (copy / "report.html").unlink()
+    write_report(build(result_from_folder(copy)), copy)
+    p = check_self_contained((copy / "report.html").read_text())
+    assert sorted(p.figures) == sorted(FIGURES) and set(TABLES) <= set(p.tables)
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "channels.csv"), pd.read_csv(out / "channels.csv"))
