@@ -196,3 +196,14 @@ def test_holiday_overlap():
     assert _holiday_overlap(np.datetime64("2024-11-20"), 14, hol) == ["black_friday"]
     assert _holiday_overlap(np.datetime64("2024-05-01"), 28, hol) == []
     assert _holiday_overlap(np.datetime64("2024-12-20"), 20, hol) == ["christmas"]
+
+
+def test_test_before_the_data_is_m1_only(tmp_path, files):
+    obs = _obs(files)
+    t = files["tests_frame"].iloc[[0]].copy()
+    t["start_date"], t["end_date"] = "2022-06-06", "2022-07-04"          # before the data's first week
+    t.to_csv(tmp_path / "t.csv", index=False)
+    (r,) = read_readouts(tmp_path / "t.csv", obs.dates, obs.channel_names)
+    assert r.test.start_week < 0 and r.test.weeks == 5
+    assert "outside the data" in r.m2_reason and "M1 can use it" in r.m2_reason
+    assert r.test.iroas == pytest.approx(r.test.lift / (r.test.spend_delta * 5))
