@@ -499,6 +499,8 @@ def main(argv=None):
     ap.add_argument("--study-models", type=int, default=1241, help="fits of the study a compile is shared by")
     ap.add_argument("--study-workers", type=int, default=2, help="worker processes (compiles) of that study")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibrate", default="run", choices=("run", "none"),
+                    help="part 5: python -m estimators.calibrate end to end (benchmarks/bench_calibrate.py)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 1 peer dataset at 2 x 200 + 200, sizes 1,8")
     a = ap.parse_args(argv)
     if a.quick:
@@ -535,14 +537,23 @@ def main(argv=None):
     else:
         studies = study_part(a)
     shutil.rmtree(cache, ignore_errors=True)
+    calibrate = None
+    if a.calibrate == "run":
+        print("part 5: estimators.calibrate end to end (cold and warm cache)", flush=True)
+        import bench_calibrate
+        calibrate = bench_calibrate.part(Path(a.work) / "calibrate", a.seed)
     res = {"date": today, "command": "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "git_revision": git_revision(), "machine": machine(), "packages": package_versions(), "seed": a.seed,
-           "peer": peer, "throughput": thr, "studies": studies, "peak_rss_mb": self_peak_mb(),
+           "peer": peer, "throughput": thr, "studies": studies, "calibrate": calibrate, "peak_rss_mb": self_peak_mb(),
            "wall_seconds": time.perf_counter() - t_start}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(res, indent=2, default=float))
-    (out / "bench.md").write_text(markdown(res))
+    md = markdown(res)
+    if calibrate is not None:
+        import bench_calibrate
+        md += "\n\n## Part 5: estimators.calibrate (3 years weekly, 7 channels, 10 tests)\n\n" + bench_calibrate.markdown(calibrate) + "\n"
+    (out / "bench.md").write_text(md)
     print(markdown(res))
     print(f"wrote {out / 'bench.json'} and {out / 'bench.md'}", flush=True)
     return res
