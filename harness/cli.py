@@ -78,7 +78,7 @@ def _sweep_dir(app: str, argv) -> str:
 
 
 def _fail(msg: str, code: int = 2):
-    print(f"error: {msg}", file=sys.stderr)
+    print("error: " + " ".join(str(msg).split()), file=sys.stderr)
     sys.exit(code)
 
 
@@ -115,6 +115,7 @@ def _split_argv(argv):
 
 def preflight(config_name: str, argv) -> None:
     """Compose once to turn Hydra's multi-line config errors into one line."""
+    import yaml
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
@@ -136,6 +137,10 @@ def preflight(config_name: str, argv) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _fail(line)
+    except yaml.YAMLError as exc:
+        from harness.validate.profiles import yaml_error_line
+
+        _fail(yaml_error_line(exc))
     finally:
         GlobalHydra.instance().clear()
 
@@ -148,7 +153,7 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
     import hydra
     from omegaconf import DictConfig
 
-    from harness.errors import ConfigError, InputError
+    from harness.errors import ConfigError, FitError, InputError
 
     from harness.jaxcache import enable_cache
 
@@ -165,6 +170,8 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
             result = run(cfg)
         except (ConfigError, InputError) as exc:
             _fail(str(exc))
+        except FitError as exc:
+            _fail(str(exc), 3)
         if done is not None:
             done(result)
         return result

@@ -17,6 +17,18 @@ from simulate.io import write_dataset
 from simulate.lifttests import lift_spec
 
 
+def _choice(group: str, default):
+    """The option chosen for config group ``group`` in the running Hydra app (else ``default``)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return HydraConfig.get().runtime.choices.get(group) or default
+    except Exception:  # noqa: BLE001
+        pass
+    return default
+
+
 def _int(cfg, key, lo):
     v = cfg.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -43,12 +55,18 @@ def summarise(dataset, truth, all_tests) -> pd.DataFrame:
 
 def run(cfg: DictConfig) -> Path:
     """Generate ``n_datasets x n_replicates`` datasets and write them under ``cfg.out``."""
-    spec = world_spec(OmegaConf.to_container(cfg.world, resolve=True))
-    lspec = lift_spec(OmegaConf.to_container(cfg.lift, resolve=True))
+    from harness.cli import job_out
+    from harness.validate.paths import ensure_writable_dir
+    from harness.validate.profiles import profile_file
+
+    spec = world_spec(OmegaConf.to_container(cfg.world, resolve=True), "world",
+                      profile_file("world", _choice("world", cfg.world.get("name"))))
+    lspec = lift_spec(OmegaConf.to_container(cfg.lift, resolve=True), "lift",
+                      profile_file("lift", _choice("lift", cfg.lift.get("name"))))
     n = _int(cfg, "n_datasets", 1)
     r = _int(cfg, "n_replicates", 1)
     seed = _int(cfg, "seed", 0)
-    out = Path(str(cfg.out))
+    out = ensure_writable_dir(job_out(str(cfg.out)), "out")
     from simulate.lifttests import READOUTS
     if cfg.get("readout") not in READOUTS:
         raise ConfigError("readout", f"must be one of {', '.join(READOUTS)}, got {cfg.get('readout')!r}")
