@@ -22,7 +22,9 @@ def safe_name(value, field: str) -> str:
 
 
 def ensure_writable_dir(path, field: str = "out") -> Path:
-    """Create folder ``path`` if needed and prove it writable by writing a temporary file.
+    """Prove that folder ``path`` can be written, before any work: a temporary file is created
+    and removed in ``path`` or, when it does not exist yet, in its nearest existing ancestor
+    (so a refused run leaves no folder behind). Returns ``path``.
 
     Raises:
         ConfigError: naming ``field`` and the reason (not a folder, permission denied, ...).
@@ -30,13 +32,17 @@ def ensure_writable_dir(path, field: str = "out") -> Path:
     p = Path(str(path))
     if p.exists() and not p.is_dir():
         raise ConfigError(field, f"{p} exists and is not a folder")
+    probe = p.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(field, f"cannot create {p}: {probe} is a file, not a folder")
     try:
-        p.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p, prefix=".write-check.")
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".write-check.")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
-        raise ConfigError(field, f"cannot write to {p} ({e.strerror or type(e).__name__})") from None
+        raise ConfigError(field, f"cannot write to {probe} ({e.strerror or type(e).__name__})") from None
     return p
 
 
