@@ -161,6 +161,9 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
     argv = sys.argv[1:]
     # The command as the user typed it, for manifests (Hydra's own overrides are appended below).
     os.environ["MMM_COMMAND"] = " ".join(["python -m " + _module_name()] + argv)
+    from harness.help import maybe_print_help
+
+    maybe_print_help(config_name, argv)
     preflight(config_name, argv)
     enable_cache()
 

@@ -36,8 +36,10 @@ def _fmt(seconds: float) -> str:
 class Progress:
     """``with Progress(total, "study", unit="shard") as bar: ... bar.to(n_done)`` (or ``bar.add(k)``)."""
 
-    def __init__(self, total: int, desc: str, unit: str = "it", initial: int = 0):
+    def __init__(self, total: int, desc: str, unit: str = "it", initial: int = 0, lines: bool = False):
+        """``lines``: without a terminal (a log file), print one plain line per update instead."""
         self.total, self.desc, self.unit = int(total), desc, unit
+        self.lines = lines and os.environ.get("MMM_PROGRESS") is None and not sys.stderr.isatty()
         self.n = int(initial)
         self.t_first, self.n_first = None, None
         self.eta = None
@@ -60,6 +62,10 @@ class Progress:
         if self.t_first is None:
             self.t_first, self.n_first = now, self.n
         self.eta = eta_seconds(self.t_first, self.n_first, now, self.n, self.total)
+        if self.lines:
+            eta = "ETA after the first " + self.unit if self.eta is None else f"ETA {_fmt(self.eta)}"
+            print(f"{self.desc}: {self.n}/{self.total} {self.unit}(s) done, {eta} (compilation excluded)",
+                  file=sys.stderr, flush=True)
         if self._bar is not None:
             self._bar.update(int(k))
             if self.n >= self.total:
