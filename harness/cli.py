@@ -72,7 +72,8 @@ def _sweep_dir(app: str, argv) -> str:
 
     for a in argv:
         if a.startswith("out="):
-            return a.split("=", 1)[1]
+            v = a.split("=", 1)[1]
+            return str(Path(v).parent) if Path(v).suffix in (".csv", ".parquet") else v   # out= a file
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     return str(ROOT / "results" / "multirun" / app / stamp)
 

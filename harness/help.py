@@ -98,5 +98,8 @@ def maybe_print_help(config_name: str, argv) -> None:
 
         main = sys.modules.get("__main__")
         doc = getattr(main, "__doc__", None)
-        print(help_text(config_name, _module_name(), doc))
+        try:
+            print(help_text(config_name, _module_name(), doc))
+        except BrokenPipeError:      # piped into head: fine
+            pass
         sys.exit(0)

@@ -73,13 +73,20 @@ def run(cfg: DictConfig) -> Path:
     t_start = time.time()
     print(f"simulate: {n} truth(s) x {r} replicate(s) of world '{spec.name}', seed {seed} -> {out}",
           file=sys.stderr, flush=True)
+    from harness.progress import Progress
+
     key = jax.random.key(seed)
-    dataset, truth = simulate(key, spec, n, r)
-    print(f"simulate: worlds drawn in {time.time() - t_start:.1f}s; running lift tests on the panel",
-          file=sys.stderr, flush=True)
-    all_tests = simulate_all_tests(key, dataset, truth, spec, lspec, n, r, str(cfg.readout))
-    for i in range(len(dataset.dataset_ids)):
-        write_dataset(out, dataset, truth, i, *all_tests[i])
+    n_ds = n * r
+    with Progress(2 + n_ds, "simulate", unit="step") as bar:
+        dataset, truth = simulate(key, spec, n, r)
+        bar.add()
+        print(f"simulate: worlds drawn in {time.time() - t_start:.1f}s; running lift tests on the panel",
+              file=sys.stderr, flush=True)
+        all_tests = simulate_all_tests(key, dataset, truth, spec, lspec, n, r, str(cfg.readout))
+        bar.add()
+        for i in range(len(dataset.dataset_ids)):
+            write_dataset(out, dataset, truth, i, *all_tests[i])
+            bar.add()
     summary = summarise(dataset, truth, all_tests)
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
     if cfg.get("figure", False):
