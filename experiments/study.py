@@ -229,6 +229,9 @@ def run(cfg: DictConfig) -> Path:
                 done_fits += n_fits
                 bar.add()
     if limited:
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["status"] = "partial"          # stopped on purpose (max_new_shards), not killed
+        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
         print(f"stopping after {len(todo)} new shard(s) (max_new_shards); rerun to continue", file=sys.stderr)
         return out
     fits = pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in lay.shards],

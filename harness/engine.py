@@ -82,8 +82,9 @@ def _dask(fn: Callable, tasks: list, scheduler: str) -> Iterator:
     except (OSError, TimeoutError) as e:
         raise ConfigError("jobs.scheduler", f"no Dask scheduler reachable at {scheduler} ({e})") from None
     try:
-        futures = [client.submit(fn, *args, pure=False) for args in tasks]
-        for fut in as_completed(futures):
-            yield fut.result()
+        with client.as_current():
+            futures = [client.submit(fn, *args, pure=False) for args in tasks]
+            for fut in as_completed(futures):
+                yield fut.result()
     finally:
         client.close()
