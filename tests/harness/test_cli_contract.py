@@ -138,3 +138,24 @@ def test_eta_leaves_the_first_unit_out(monkeypatch):
     assert bar.eta == pytest.approx(2.0 * 8)
     bar.add()
     assert bar.eta == pytest.approx(2.0 * 7)
+
+
+@pytest.mark.parametrize("app", ["fit", "score", "simulate", "study"])
+def test_a_read_only_output_folder_is_refused_before_any_work(tmp_path, monkeypatch, app):
+    """The suite runs as root, for whom chmod does not make a folder read-only, so the refusal of
+    the filesystem is simulated: creating the probe file raises EACCES. Every app stops with one
+    line before it reads its input (the input path does not even exist)."""
+    import harness.validate.paths as paths
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(paths.tempfile, "mkstemp", denied)
+    out = tmp_path / "ro"
+    args = {"fit": [f"data={tmp_path / 'missing.csv'}", f"out={out}"],
+            "score": [f"experiments={tmp_path / 'missing.csv'}", f"out={out / 's.csv'}"],
+            "simulate": [f"out={out}", "n_datasets=1"],
+            "study": ["inference=fast", f"out={out}"]}[app]
+    status, lines, _ = invoke(app, args)
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: out: cannot write to") and "Permission denied" in lines[0], lines
