@@ -79,12 +79,6 @@ def test_save_draws_writes_a_netcdf_matching_the_summary_fast(tmp_path):
     assert idata.attrs["inference"] == "fast" and idata.posterior.sizes["chain"] == 1
 
 
-def test_no_netcdf_without_save_draws(tmp_path):
-    dp = _write(base_data(), tmp_path / "data.csv")
-    status, lines, out = invoke("fit", [f"data={dp}", "inference=fast", f"out={tmp_path / 'fit'}"])
-    assert status == 0 and not (out / "posterior.nc").exists()
-
-
 @pytest.mark.slow
 def test_save_draws_nuts_and_its_diagnostics_agree_with_arviz(tmp_path):
     """NUTS, 2 chains x 200 draws (seed 0): the netCDF matches the summary, and the R-hat and bulk

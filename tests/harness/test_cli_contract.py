@@ -96,6 +96,7 @@ def test_same_data_in_two_folders_gives_identical_fits(tmp_path):
         outs.append(out)
     a, b = ((o / "posterior_summary.csv").read_text() for o in outs)
     assert a == b
+    assert not (outs[0] / "posterior.nc").exists()          # draws are saved only with save_draws=true
     ids = {json.loads((o / "diagnostics.json").read_text())["dataset_id"] for o in outs}
     assert len(ids) == 1 and ids.pop().startswith("data-")
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from tests.harness.runner import ROOT
 from tests.harness.test_malformed_inputs import _write, base_data, base_lift, base_score
@@ -19,6 +20,7 @@ def _run(args, cwd):
                           env=env)
 
 
+@pytest.mark.slow
 def test_fit_multirun_gives_each_job_its_own_folder(tmp_path):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
