@@ -93,4 +93,9 @@ def test_save_draws_nuts_and_its_diagnostics_agree_with_arviz(tmp_path):
     np.testing.assert_allclose([diag["ess_bulk_roi"][c] for c in names], e, rtol=1e-6)
     bulk = az.rhat(idata.posterior[["roi"]], method="rank")["roi"].values
     assert np.all(np.abs(np.array([diag["rhat_roi"][c] for c in names]) - bulk) < 0.02)
-    np.testing.assert_allclose(rhat_bulk(idata.posterior["roi"].values), r, atol=1e-6)
+    # the file holds float32 draws; ArviZ folds them in float32 and we in float64, which can swap
+    # the ranks of near-equal deviations, so the exact comparison runs on the same float64 draws
+    roi64 = idata.posterior["roi"].values.astype(np.float64)
+    r64 = az.rhat(az.convert_to_dataset({"roi": roi64}), method="rank")["roi"].values
+    np.testing.assert_allclose(rhat_bulk(roi64), r64, atol=1e-6)
+    np.testing.assert_allclose(r64, r, atol=1e-3)
