@@ -68,6 +68,11 @@ def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
     atomic_write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def _canonical(df: pd.DataFrame, keys) -> pd.DataFrame:
+    keys = [k for k in keys if k in df.columns]
+    return df.sort_values(keys, kind="stable").reset_index(drop=True) if keys else df
+
+
 def run_folder(cfg: DictConfig, plain: dict) -> Path:
     if cfg.get("out"):
         return job_out(cfg.out)
@@ -234,10 +239,12 @@ def run(cfg: DictConfig) -> Path:
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
         print(f"stopping after {len(todo)} new shard(s) (max_new_shards); rerun to continue", file=sys.stderr)
         return out
-    fits = pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in lay.shards],
-                     ignore_index=True)
-    eqs = pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.eqs.parquet") for s in lay.shards],
-                    ignore_index=True)
+    # Rows in a canonical order (dataset, then arm), so the tables and the seeded bootstrap of the
+    # summaries do not depend on how the datasets were cut into shards.
+    fits = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in lay.shards],
+                                ignore_index=True), ["dataset_id", "arm"])
+    eqs = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.eqs.parquet") for s in lay.shards],
+                               ignore_index=True), ["dataset_id", "scenario", "test_id"])
     _atomic_parquet(fits, out / "fits.parquet")
     _atomic_parquet(eqs, out / "eqs.parquet")
     long = with_exclusions(paired(fits, int(cfg.seed)), fits)
