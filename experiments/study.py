@@ -78,9 +78,14 @@ def load_calibration(name: str) -> dict:
 
 
 def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    from harness.manifest import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def _canonical(df: pd.DataFrame, keys) -> pd.DataFrame:
+    keys = [k for k in keys if k in df.columns]
+    return df.sort_values(keys, kind="stable").reset_index(drop=True) if keys else df
 
 
 def run_folder(cfg: DictConfig, plain: dict) -> Path:
@@ -92,7 +97,9 @@ def run_folder(cfg: DictConfig, plain: dict) -> Path:
 
 def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
     """The static context of every shard, from the resolved config and the world profiles."""
-    worlds = {w: world_spec(d, f"world({w})") for w, d in world_dicts.items()}
+    from harness.validate.profiles import profile_file
+
+    worlds = {w: world_spec(d, f"world({w})", profile_file("world", w)) for w, d in world_dicts.items()}
     spec = lambda calibration: fit_spec_from_config({
         "model": plain.get("model") or {}, "priors": plain.get("priors") or {},
         "inference": plain["inference"], "calibration": calibration})
@@ -111,16 +118,30 @@ def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
         raise ConfigError("analysis.draws", f"must be a whole number >= 10, got {draws!r}")
     return Context(
         root=jax.random.key(seed), worlds=worlds,
-        lift_good=lift_spec(plain["lift_good"], "lift_good"), lift_bad=lift_spec(plain["lift_bad"], "lift_bad"),
+        lift_good=lift_spec(plain["lift_good"], "lift_good", _lift_file(plain["lift_good"])),
+        lift_bad=lift_spec(plain["lift_bad"], "lift_bad", _lift_file(plain["lift_bad"])),
         bad_share={name: float(sc["bad_share"]) for name, sc in plain["scenarios"].items()},
         base_spec=base_spec, cal_specs=cal_specs, eqs=eqs_spec(plain["eqs"]),
         n_channels=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(), analysis_draws=draws)
+
+
+def _lift_file(d: dict):
+    from harness.validate.profiles import profile_file
+
+    return profile_file("lift", str(d.get("name"))) if isinstance(d, dict) else None
 
 
 SHARDS_PER_WORKER = 3   # ``jobs=auto`` starts a worker per this many shards (each worker compiles once)
 
 
 def _jobs(value, n_todo: int) -> int:
+    from harness.engine import engine_from
+
+    eng = engine_from(value)
+    return _workers(eng.workers, n_todo)
+
+
+def _workers(value, n_todo: int) -> int:
     """Worker processes: ``auto`` is one per CPU core, but no more than one per
     ``SHARDS_PER_WORKER`` shards to do, because every worker pays the compilation (about a minute
     on 2 cores, and slower when two compile at once: the quick study took 1:39 with one worker and
@@ -132,23 +153,32 @@ def _jobs(value, n_todo: int) -> int:
             n = int(value)
         except (TypeError, ValueError):
             raise ConfigError("jobs", f"must be a positive integer or 'auto', got {value!r}") from None
-        if n < 1:
+        if isinstance(value, bool) or n < 1 or n != value and str(n) != str(value):
             raise ConfigError("jobs", f"must be a positive integer or 'auto', got {value!r}")
     return max(1, min(n, n_todo))
 
 
 def _compute_shard(ctx: Context, shard, arms, mixed_arms, shard_dir: Path) -> int:
     """Fit one shard and write its tables atomically; returns its number of fits."""
+    from experiments.metrics import METRICS
+    from experiments.status import classify
+
     fits, eqs = run_shard(ctx, shard, arms, mixed_arms)
+    fits = classify(fits, [m for m in METRICS if m in fits.columns], ctx.base_spec.inference.chains)
     _atomic_parquet(eqs, shard_dir / f"{shard.shard_id}.eqs.parquet")
     _atomic_parquet(fits, shard_dir / f"{shard.shard_id}.fits.parquet")   # its presence marks the shard done
     return len(fits)
 
 
-def _worker(plain: dict, world_dicts: dict, seed: int, shard, arms, mixed_arms, shard_dir: str) -> tuple:
-    """Entry point of a worker process: rebuild the context, compute one shard."""
+def _worker(plain: dict, world_dicts: dict, seed: int, shard, arms, mixed_arms, shard_dir: str,
+            parent_pid: int | None = None) -> tuple:
+    """Entry point of a worker process: rebuild the context, compute one shard. With
+    ``parent_pid`` (local workers) the worker ends itself when that process dies."""
+    from experiments.faults import start_parent_watch
     from harness.jaxcache import enable_cache
 
+    if parent_pid is not None:
+        start_parent_watch(parent_pid)
     enable_cache()
     ctx = _worker_context(plain, world_dicts, seed)
     return shard.shard_id, _compute_shard(ctx, shard, arms, mixed_arms, Path(shard_dir))
@@ -178,78 +208,107 @@ def write_summaries(out: Path, fits: pd.DataFrame, long: pd.DataFrame, seed: int
 
 
 def run(cfg: DictConfig) -> Path:
-    """Run (or resume) the study described by ``cfg``; returns the run folder."""
+    """Run (or resume) the study described by ``cfg``; returns the run folder.
+
+    Before any work: the run folder is checked for writability, and an earlier run's manifest
+    still saying ``running`` is reported (its process gone: a stale run, resumed; its process
+    alive on this host: refused, two runs must not write one folder).
+    """
+    from experiments import faults
+    from experiments.status import counts, counts_by_arm, with_exclusions
+    from harness.engine import engine_from, run_tasks
+    from harness.progress import Progress
+    from harness.validate import warn
+    from harness.validate.paths import ensure_writable_dir
+
     t_start = time.time()
     plain = OmegaConf.to_container(cfg, resolve=True)
+    engine = engine_from(plain.get("jobs", "auto"))
     world_dicts = {w: load_world(w) for w in plain["study"]["worlds"]}
     seed = int(cfg.seed)
     ctx = _context(plain, world_dicts, seed)
     lay = layout(plain["study"], str(cfg.strategy.name), int(cfg.study.shard_truths), next(iter(ctx.cal_specs)))
-    out = run_folder(cfg, plain)
+    out = ensure_writable_dir(run_folder(cfg, plain), "out")
+    prev = faults.previous_run(out)
+    if prev and prev["state"] == "live":
+        raise ConfigError("out", f"another study (pid {prev['pid']}, started {prev['started_at']}) is still "
+                                 f"running in {out}; wait for it or stop it")
+    if prev:
+        warn(f"{out}: the previous run (pid {prev['pid']}, host {prev['host']}, started {prev['started_at']}) "
+             f"stopped without finishing (manifest still 'running', {prev['state']}); resuming from its shards")
     shard_dir = out / "shards"
     done = [s for s in lay.shards if (shard_dir / f"{s.shard_id}.fits.parquet").exists()]
     todo = [s for s in lay.shards if s not in done]
     limited = cfg.max_new_shards is not None and len(todo) > int(cfg.max_new_shards)
     if limited:
         todo = todo[:int(cfg.max_new_shards)]
-    jobs = _jobs(cfg.get("jobs", 1), len(todo))
+    jobs = 1 if engine.kind == "dask" else _workers(engine.workers, len(todo))
     shard_dir.mkdir(parents=True, exist_ok=True)
-    write_run_files(out, plain, seed, {"status": "running", "n_datasets": lay.n_datasets,
-                                       "n_fits_planned": lay.n_fits})
+    # A rerun of a finished study keeps the wall time of the invocation that ran it all.
+    earlier = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else {}
+    kept = {"wall_seconds": earlier["wall_seconds"]} if "wall_seconds" in earlier and not todo else {}
+    write_run_files(out, plain, seed, {**kept, "status": "running", "n_datasets": lay.n_datasets,
+                                       "n_fits_planned": lay.n_fits, "run": faults.owner(),
+                                       "engine": engine.kind, "stale_run_resumed": prev})
+    where = f"Dask at {engine.scheduler}" if engine.kind == "dask" else f"{jobs} worker(s)"
     print(f"study '{cfg.study.name}': {lay.n_datasets} datasets, {lay.n_fits} fits in {len(lay.shards)} "
-          f"shards ({cfg.inference.method}, {', '.join(ctx.cal_specs)}, {jobs} worker(s)) -> {out}",
+          f"shards ({cfg.inference.method}, {', '.join(ctx.cal_specs)}, {where}) -> {out}",
           file=sys.stderr, flush=True)
     done_fits = sum(len(pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet", columns=["arm"])) for s in done)
     if done:
         print(f"resuming: {len(done)} shard(s) already done ({done_fits} fits)", file=sys.stderr, flush=True)
-    t_loop = time.time()
 
-    def progress(n_done: int, n_fits: int, shard_id: str) -> None:
-        nonlocal done_fits
-        done_fits += n_fits
-        left = (time.time() - t_loop) / n_done * (len(todo) - n_done)
-        print(f"  shard {shard_id} written: {done_fits}/{lay.n_fits} fits; about {left / 60:.1f} min left",
-              file=sys.stderr, flush=True)
-
-    if jobs == 1:
-        for n_done, shard in enumerate(todo, start=1):
-            print(f"shard {lay.shards.index(shard) + 1}/{len(lay.shards)} {shard.shard_id}",
-                  file=sys.stderr, flush=True)
-            progress(n_done, _compute_shard(ctx, shard, lay.arms, lay.mixed_arms, shard_dir), shard.shard_id)
-    elif todo:
-        from joblib import Parallel, delayed
-
-        work = (delayed(_worker)(plain, world_dicts, seed, s, lay.arms, lay.mixed_arms, str(shard_dir))
-                for s in todo)
-        results = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(work)
-        for n_done, (shard_id, n_fits) in enumerate(results, start=1):
-            progress(n_done, n_fits, shard_id)
+    with Progress(len(todo), f"study {cfg.study.name}", unit="shard", lines=True) as bar:
+        if jobs == 1 and engine.kind == "local":
+            for shard in todo:
+                done_fits += _compute_shard(ctx, shard, lay.arms, lay.mixed_arms, shard_dir)
+                bar.add()
+        elif todo:
+            parent = os.getpid() if engine.kind == "local" else None
+            tasks = [(plain, world_dicts, seed, s, lay.arms, lay.mixed_arms, str(shard_dir), parent) for s in todo]
+            for shard_id, n_fits in run_tasks(_worker, tasks, engine, jobs):
+                done_fits += n_fits
+                bar.add()
     if limited:
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["status"] = "partial"          # stopped on purpose (max_new_shards), not killed
+        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
         print(f"stopping after {len(todo)} new shard(s) (max_new_shards); rerun to continue", file=sys.stderr)
         return out
-    fits = pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in lay.shards],
-                     ignore_index=True)
-    eqs = pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.eqs.parquet") for s in lay.shards],
-                    ignore_index=True)
+    # Rows in a canonical order (dataset, then arm), so the tables and the seeded bootstrap of the
+    # summaries do not depend on how the datasets were cut into shards.
+    fits = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in lay.shards],
+                                ignore_index=True), ["dataset_id", "arm"])
+    eqs = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.eqs.parquet") for s in lay.shards],
+                               ignore_index=True), ["dataset_id", "experiments", "scenario", "test_id"])
     _atomic_parquet(fits, out / "fits.parquet")
     _atomic_parquet(eqs, out / "eqs.parquet")
-    long = paired(fits, int(cfg.seed))
+    long = with_exclusions(paired(fits, int(cfg.seed)), fits)
     atomic_write_text(out / "summary_long.csv", long.to_csv(index=False))
     write_summaries(out, fits, long, int(cfg.seed))
+    table = summary_table(long)
+    by_arm = counts_by_arm(fits)
+    table.loc["fits not ok: failed / diverged / below quality bar"] = [
+        (f"{by_arm.loc[a, 'failed']} / {by_arm.loc[a, 'diverged']} / {by_arm.loc[a, 'below_quality_bar']}"
+         if a in by_arm.index else "") for a in table.columns]
+    atomic_write_text(out / "summary.csv", table.to_csv())
+    atomic_write_text(out / "status.csv", by_arm.to_csv())
     if cfg.get("figures", True):
         from experiments.figures import draw_all
 
         draw_all(out)
     manifest = json.loads((out / "manifest.json").read_text())
     wall = round(time.time() - t_start, 1)
+    status = counts(fits)
     manifest.update({"status": "complete", "n_fits": int(len(fits)), "wall_seconds_last_invocation": wall,
-                     "n_fits_below_quality_bar": int((fits["status"] == "below_quality_bar").sum())})
+                     "n_fits_by_status": status, "n_fits_below_quality_bar": status["below_quality_bar"]})
     if not done:                       # the whole study ran in this invocation
         manifest["wall_seconds"] = wall
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     with pd.option_context("display.width", 200, "display.max_colwidth", 40):
-        print(summary_table(long).to_string())
-    print(f"study '{cfg.study.name}' complete: {len(fits)} fits -> {out}", file=sys.stderr)
+        print(table.to_string())
+    print(f"study '{cfg.study.name}' complete: {len(fits)} fits ("
+          + ", ".join(f"{v} {k}" for k, v in status.items() if v) + f") -> {out}", file=sys.stderr)
     return out
 
 

@@ -72,13 +72,14 @@ def _sweep_dir(app: str, argv) -> str:
 
     for a in argv:
         if a.startswith("out="):
-            return a.split("=", 1)[1]
+            v = a.split("=", 1)[1]
+            return str(Path(v).parent) if Path(v).suffix in (".csv", ".parquet") else v   # out= a file
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     return str(ROOT / "results" / "multirun" / app / stamp)
 
 
 def _fail(msg: str, code: int = 2):
-    print(f"error: {msg}", file=sys.stderr)
+    print("error: " + " ".join(str(msg).split()), file=sys.stderr)
     sys.exit(code)
 
 
@@ -115,6 +116,7 @@ def _split_argv(argv):
 
 def preflight(config_name: str, argv) -> None:
     """Compose once to turn Hydra's multi-line config errors into one line."""
+    import yaml
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
@@ -136,6 +138,10 @@ def preflight(config_name: str, argv) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _fail(line)
+    except yaml.YAMLError as exc:
+        from harness.validate.profiles import yaml_error_line
+
+        _fail(yaml_error_line(exc))
     finally:
         GlobalHydra.instance().clear()
 
@@ -148,7 +154,7 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
     import hydra
     from omegaconf import DictConfig
 
-    from harness.errors import ConfigError, InputError
+    from harness.errors import ConfigError, FitError, InputError
 
     from harness.jaxcache import enable_cache
 
@@ -156,6 +162,9 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
     argv = sys.argv[1:]
     # The command as the user typed it, for manifests (Hydra's own overrides are appended below).
     os.environ["MMM_COMMAND"] = " ".join(["python -m " + _module_name()] + argv)
+    from harness.help import maybe_print_help
+
+    maybe_print_help(config_name, argv)
     preflight(config_name, argv)
     enable_cache()
 
@@ -165,6 +174,8 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
             result = run(cfg)
         except (ConfigError, InputError) as exc:
             _fail(str(exc))
+        except FitError as exc:
+            _fail(str(exc), 3)
         if done is not None:
             done(result)
         return result

@@ -21,3 +21,7 @@ class InputError(ValueError):
         if field is not None:
             where += f", field '{field}'"
         super().__init__(f"{where}: {problem}")
+
+
+class FitError(RuntimeError):
+    """A fit that ran but produced no usable posterior (non-finite summaries); exit status 3."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 PACKAGES = ("jax", "jaxlib", "numpyro", "hydra-core", "numpy", "pandas", "scipy", "matplotlib",
-            "pyarrow", "joblib")
+            "pyarrow", "joblib", "pydantic", "arviz", "dask", "distributed", "tqdm")
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
@@ -45,14 +45,44 @@ def package_versions() -> dict:
     return out
 
 
+def user_umask() -> int:
+    """The process's umask (read without changing it for longer than two calls)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename."""
+    """Write ``text`` to ``path`` via a temporary file and rename; the file gets the mode a plain
+    ``open`` would give it (``0o666`` less the user's umask), not ``mkstemp``'s private 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~user_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_with(path: Path, write) -> None:
+    """``write(tmp_path)`` writes a file, which then replaces ``path`` atomically, with the mode
+    a plain ``open`` would give it (for writers that take a path: parquet, netCDF)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~user_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
 
 
 def write_run_files(out: Path, cfg: Mapping[str, Any], seed: int, extra: Mapping | None = None) -> dict:

@@ -17,6 +17,18 @@ from simulate.io import write_dataset
 from simulate.lifttests import lift_spec
 
 
+def _choice(group: str, default):
+    """The option chosen for config group ``group`` in the running Hydra app (else ``default``)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return HydraConfig.get().runtime.choices.get(group) or default
+    except Exception:  # noqa: BLE001
+        pass
+    return default
+
+
 def _int(cfg, key, lo):
     v = cfg.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -43,25 +55,38 @@ def summarise(dataset, truth, all_tests) -> pd.DataFrame:
 
 def run(cfg: DictConfig) -> Path:
     """Generate ``n_datasets x n_replicates`` datasets and write them under ``cfg.out``."""
-    spec = world_spec(OmegaConf.to_container(cfg.world, resolve=True))
-    lspec = lift_spec(OmegaConf.to_container(cfg.lift, resolve=True))
+    from harness.cli import job_out
+    from harness.validate.paths import ensure_writable_dir
+    from harness.validate.profiles import profile_file
+
+    spec = world_spec(OmegaConf.to_container(cfg.world, resolve=True), "world",
+                      profile_file("world", _choice("world", cfg.world.get("name"))))
+    lspec = lift_spec(OmegaConf.to_container(cfg.lift, resolve=True), "lift",
+                      profile_file("lift", _choice("lift", cfg.lift.get("name"))))
     n = _int(cfg, "n_datasets", 1)
     r = _int(cfg, "n_replicates", 1)
     seed = _int(cfg, "seed", 0)
-    out = Path(str(cfg.out))
+    out = ensure_writable_dir(job_out(str(cfg.out)), "out")
     from simulate.lifttests import READOUTS
     if cfg.get("readout") not in READOUTS:
         raise ConfigError("readout", f"must be one of {', '.join(READOUTS)}, got {cfg.get('readout')!r}")
     t_start = time.time()
     print(f"simulate: {n} truth(s) x {r} replicate(s) of world '{spec.name}', seed {seed} -> {out}",
           file=sys.stderr, flush=True)
+    from harness.progress import Progress
+
     key = jax.random.key(seed)
-    dataset, truth = simulate(key, spec, n, r)
-    print(f"simulate: worlds drawn in {time.time() - t_start:.1f}s; running lift tests on the panel",
-          file=sys.stderr, flush=True)
-    all_tests = simulate_all_tests(key, dataset, truth, spec, lspec, n, r, str(cfg.readout))
-    for i in range(len(dataset.dataset_ids)):
-        write_dataset(out, dataset, truth, i, *all_tests[i])
+    n_ds = n * r
+    with Progress(2 + n_ds, "simulate", unit="step") as bar:
+        dataset, truth = simulate(key, spec, n, r)
+        bar.add()
+        print(f"simulate: worlds drawn in {time.time() - t_start:.1f}s; running lift tests on the panel",
+              file=sys.stderr, flush=True)
+        all_tests = simulate_all_tests(key, dataset, truth, spec, lspec, n, r, str(cfg.readout))
+        bar.add()
+        for i in range(len(dataset.dataset_ids)):
+            write_dataset(out, dataset, truth, i, *all_tests[i])
+            bar.add()
     summary = summarise(dataset, truth, all_tests)
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
     if cfg.get("figure", False):

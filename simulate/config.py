@@ -113,9 +113,35 @@ def pair_range(node, key, path, lo=None, hi=None, positive=False):
     return pair
 
 
-def world_spec(cfg: Mapping[str, Any], path: str = "world") -> WorldSpec:
-    """Validate a world profile mapping and return its :class:`WorldSpec`."""
-    name = str(field(cfg, "name", path))
+def _noise_sd(noise, path):
+    """``noise.sd`` must be > 0: a noise-free panel gives every lift test ``lift_se = 0``, which
+    no fit can use (``readout=noise_free`` is the way to study bias without noise)."""
+    pair = pair_range(noise, "sd", path, lo=0)
+    if pair[0] <= 0:
+        raise ConfigError(f"{path}.sd", f"must be > 0 (a noise-free world writes lift_se = 0; use "
+                                        f"readout=noise_free to study bias alone), got [{pair[0]}, {pair[1]}]")
+    return pair
+
+
+def world_spec(cfg: Mapping[str, Any], path: str = "world", source: str | None = None) -> WorldSpec:
+    """Validate a world profile mapping and return its :class:`WorldSpec`.
+
+    The schema (unknown keys, NaN, inf, types) is :mod:`harness.validate.profiles`; the range
+    rules are below. Errors name ``source`` (the profile's YAML file) and line when given.
+    """
+    from harness.validate.profiles import validate_profile, with_source
+
+    try:
+        validate_profile("world", cfg, path, source)
+        return _world_spec(cfg, path)
+    except ConfigError as e:
+        raise with_source(e, source) from None
+
+
+def _world_spec(cfg: Mapping[str, Any], path: str) -> WorldSpec:
+    from harness.validate.paths import safe_name
+
+    name = safe_name(field(cfg, "name", path), f"{path}.name")
     start = str(field(cfg, "start_date", path))
     try:
         _dt.date.fromisoformat(start)
@@ -183,7 +209,7 @@ def world_spec(cfg: Mapping[str, Any], path: str = "world") -> WorldSpec:
         promo_frequency=number(promo, "frequency", f"{bpath}.controls.promo", lo=0, hi=1),
         spend_to_revenue=pair_range(media, "spend_to_revenue", mpath, lo=0),
         channels=tuple(channels),
-        noise_sd=pair_range(noise, "sd", f"{path}.noise", lo=0),
+        noise_sd=_noise_sd(noise, f"{path}.noise"),
         noise_ar1=pair_range(noise, "ar1", f"{path}.noise", lo=-0.95, hi=0.95),
         n_geos=number(geo, "n_geos", f"{path}.geo", lo=4, integer=True),
         population_concentration=number(geo, "population_concentration", f"{path}.geo", lo=1e-3),

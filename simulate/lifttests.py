@@ -74,8 +74,18 @@ class LiftSpec:
     planning_roi: float = 1.0            # the planner's assumed return per unit of spend change
 
 
-def lift_spec(cfg: Mapping, path: str = "lift") -> LiftSpec:
-    """Validate a lift-design mapping; errors name the field."""
+def lift_spec(cfg: Mapping, path: str = "lift", source: str | None = None) -> LiftSpec:
+    """Validate a lift-design mapping; errors name the field (and ``source`` file and line)."""
+    from harness.validate.profiles import validate_profile, with_source
+
+    try:
+        validate_profile("lift", cfg, path, source)
+        return _lift_spec(cfg, path)
+    except ConfigError as e:
+        raise with_source(e, source) from None
+
+
+def _lift_spec(cfg: Mapping, path: str) -> LiftSpec:
     def get(key):
         return field(cfg, key, path)
 

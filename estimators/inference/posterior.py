@@ -98,6 +98,12 @@ def fit(key, batch: ModelBatch, spec: FitSpec, progress=None) -> Posterior:
     Returns:
         a :class:`Posterior`.
     """
+    return fit_with_draws(key, batch, spec, progress)[0]
+
+
+def fit_with_draws(key, batch: ModelBatch, spec: FitSpec, progress=None) -> tuple[Posterior, Draws]:
+    """:func:`fit`, also returning the method's raw :class:`Draws` (sampler statistics per draw,
+    for an ArviZ export: :mod:`estimators.inference.export`)."""
     fk = L.fns_for(batch, spec)
     n = len(batch.meta.dataset_ids)
     t0 = time.perf_counter()
@@ -105,7 +111,7 @@ def fit(key, batch: ModelBatch, spec: FitSpec, progress=None) -> Posterior:
     map_seconds = np.full(n, (time.perf_counter() - t0) / n)
     keys = L.dataset_keys(key, batch.meta.dataset_ids)
     draws = METHODS[spec.inference.method](keys, lap, batch, fk, spec, progress)
-    return posterior_from(draws, lap, batch, spec, L.model_fns_of(fk), map_seconds)
+    return posterior_from(draws, lap, batch, spec, L.model_fns_of(fk), map_seconds), draws
 
 
 def posterior_from(draws: Draws, lap: L.Laplace, batch: ModelBatch, spec: FitSpec, fns: L.ModelFns,

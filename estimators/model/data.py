@@ -77,51 +77,25 @@ def observed_from_dataset(ds: Dataset, i: int = 0, holdout: bool = True) -> Obse
     )
 
 
+from harness.validate import rules as _rules
+from harness.validate.tables import date_column as _dates, flag_column, numeric_column, read_table as _read_csv
+
+
 def _numeric(path, df, col, *, allow_blank=False, nonneg=False):
-    """Column as float64; raises InputError at the first bad row."""
-    raw = df[col]
-    out = np.empty(len(df))
-    for r, v in enumerate(raw.tolist()):
-        row = r + 2
-        if v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, float) and math.isnan(v)):
-            if allow_blank:
-                out[r] = np.nan
-                continue
-            raise InputError(path, "missing value (blank or NaN)", row, col)
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise InputError(path, f"not a number: {v!r}", row, col) from None
-        if math.isnan(x) and not allow_blank:
-            raise InputError(path, "missing value (NaN)", row, col)
-        if math.isinf(x):
-            raise InputError(path, f"not finite: {v!r}", row, col)
-        if nonneg and x < 0:
-            raise InputError(path, f"negative value {x:g}", row, col)
-        out[r] = x
-    return out
+    """Column as float64; raises InputError at the first bad row (see :mod:`harness.validate.tables`)."""
+    return numeric_column(path, df, col, allow_blank=allow_blank, nonneg=nonneg)
 
 
-def _dates(path, df, col):
-    out = []
-    for r, v in enumerate(df[col].tolist()):
-        try:
-            out.append(np.datetime64(pd.Timestamp(str(v).strip()).date(), "D"))
-        except (ValueError, TypeError):
-            raise InputError(path, f"not a date: {v!r}", r + 2, col) from None
-    return np.array(out, dtype="datetime64[D]")
+def content_id(dates, kpi, spend, controls, channels, control_names) -> str:
+    """An id from a dataset's content (sha256 of its dates, names and numbers): the same data
+    in any folder gets the same id, hence the same PRNG key."""
+    import hashlib
 
-
-def _read_csv(path) -> pd.DataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(path, "file not found")
-    try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(path, f"not a readable CSV ({str(e).splitlines()[0]})") from None
-    df.columns = [c.strip() for c in df.columns]
-    return df
+    h = hashlib.sha256()
+    h.update("|".join(map(str, channels)).encode() + b"#" + "|".join(map(str, control_names)).encode())
+    for a in (np.asarray(dates, "datetime64[D]").astype(np.int64), kpi, spend, controls):
+        h.update(np.ascontiguousarray(a, dtype=np.float64 if a.dtype != np.int64 else np.int64).tobytes())
+    return "data-" + h.hexdigest()[:12]
 
 
 def read_data_csv(path, holdout_weeks: int = 0, dataset_id: str | None = None) -> Observed:
@@ -130,11 +104,13 @@ def read_data_csv(path, holdout_weeks: int = 0, dataset_id: str | None = None) -
     Args:
         path: file path.
         holdout_weeks: final weeks kept out of the likelihood.
-        dataset_id: identifier (default: the parent folder's name).
+        dataset_id: identifier (default: :func:`content_id` of the data, so the PRNG key
+            depends on the data and never on the folder it sits in).
     Returns:
         an :class:`Observed`.
     Raises:
-        InputError: naming file, row and field of the first problem.
+        InputError: naming file, row and field of the first problem (rules in
+            :mod:`harness.validate.rules`); suspicious but legal input only warns.
     """
     df = _read_csv(path)
     for col in ("date", "kpi"):
@@ -144,6 +120,14 @@ def read_data_csv(path, holdout_weeks: int = 0, dataset_id: str | None = None) -
     control_cols = [c for c in df.columns if c.startswith("control_")]
     if not spend_cols:
         raise InputError(path, "no spend_<channel> column", None, "spend_*")
+    for c in spend_cols + control_cols:
+        if c in ("spend_", "control_"):
+            raise InputError(path, "column name has no channel / control name after the prefix", 1, c)
+    other = [c for c in df.columns if c not in ("date", "kpi") and c not in spend_cols + control_cols]
+    if other:
+        from harness.validate import warn
+        warn(f"{path}: column(s) {', '.join(other)} ignored (neither date, kpi, spend_<channel> nor "
+             "control_<name>)")
     if len(df) < 10:
         raise InputError(path, f"need at least 10 weekly rows, found {len(df)}")
     dates = _dates(path, df, "date")
@@ -157,43 +141,45 @@ def read_data_csv(path, holdout_weeks: int = 0, dataset_id: str | None = None) -
     controls = (np.stack([_numeric(path, df, c) for c in control_cols], axis=-1)
                 if control_cols else np.zeros((len(df), 0)))
     n = len(df)
-    if not 0 <= holdout_weeks < n - 8:
+    if isinstance(holdout_weeks, bool) or not 0 <= holdout_weeks < n - 8:
         raise InputError(path, f"holdout_weeks={holdout_weeks} leaves too few weeks to fit")
+    _rules.check_kpi(path, kpi, n - holdout_weeks)
+    _rules.check_spend(path, spend, spend_cols)
+    _rules.check_controls(path, controls, control_cols)
+    channels = tuple(c[len("spend_"):] for c in spend_cols)
+    controls_names = tuple(c[len("control_"):] for c in control_cols)
     return Observed(
         dates=dates, kpi=kpi, spend=spend, controls=controls,
-        channel_names=tuple(c[len("spend_"):] for c in spend_cols),
-        control_names=tuple(c[len("control_"):] for c in control_cols),
+        channel_names=channels, control_names=controls_names,
         n_fit=n - holdout_weeks,
-        dataset_id=dataset_id or Path(path).resolve().parent.name,
+        dataset_id=dataset_id or content_id(dates, kpi, spend, controls, channels, controls_names),
     )
 
 
 def _week_index(path, dates, value, row, col):
-    d = np.datetime64(pd.Timestamp(value).date(), "D") if not isinstance(value, np.datetime64) else value
+    try:
+        d = np.datetime64(pd.Timestamp(value).date(), "D") if not isinstance(value, np.datetime64) else value
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(path, f"not a date: {value!r}", row, col) from None
     i = int(np.searchsorted(dates, d, side="right")) - 1
     if i < 0 or d >= dates[-1] + 7:
         raise InputError(path, f"date {value} lies outside the data's weeks", row, col)
     return i
 
 
-def _flag(v):
-    s = str(v).strip().lower()
-    if s in ("", "nan", "none", "na"):
-        return None
-    if s in ("true", "1", "yes", "t", "1.0"):
-        return True
-    if s in ("false", "0", "no", "f", "0.0"):
-        return False
-    return None
-
-
-def read_lift_tests_csv(path, observed: Observed, ci_level: float = 0.95) -> list[LiftTest]:
+def read_lift_tests_csv(path, observed: Observed, ci_level: float = 0.95, *, data_known: bool = True,
+                        allow_short_window: bool = False) -> list[LiftTest]:
     """Read and validate ``lift_tests.csv`` against a dataset's weeks and channels.
 
     ``true_lift`` and ``failure_modes`` are dropped unread. A blank ``lift_se``
     is derived from the CI as ``(ci_high - ci_low) / (2 z)`` with ``z`` the
     two-sided normal quantile of ``ci_level``.
 
+    Args:
+        data_known: ``observed`` holds the real data (False for ``estimators.score``, whose
+            calendar has no spend or KPI), so the rules against the data apply.
+        allow_short_window: a ``window_days`` shorter than the changed weeks warns instead of
+            being refused (the simulator's ``window_mismatch`` failure mode writes such tests).
     Returns:
         one :class:`common.records.LiftTest` per row.
     Raises:
@@ -206,13 +192,17 @@ def read_lift_tests_csv(path, observed: Observed, ci_level: float = 0.95) -> lis
             raise InputError(path, "missing column", None, col)
     if len(df) == 0:
         return []
+    _rules.check_unique(path, df["test_id"].tolist(), "test_id")
     num = {c: _numeric(path, df, c, allow_blank=c in ("lift_se", "ci_low", "ci_high"))
            for c in ("window_days", "population_share", "spend_baseline", "spend_delta",
                      "lift", "lift_se", "ci_low", "ci_high")}
     for c in ("n_geos", "leakage"):
         num[c] = _numeric(path, df, c, allow_blank=True) if c in df.columns else np.full(len(df), np.nan)
+    flags = {c: flag_column(path, df, c) for c in ("holdout_verified", "spend_delivery_ok",
+                                                    "sensitivity_sign_flip")}
     from scipy.stats import norm
     z = float(norm.ppf(0.5 + ci_level / 2))
+    total_kpi = float(observed.kpi.sum())
     tests = []
     for r in range(len(df)):
         row = r + 2
@@ -221,33 +211,29 @@ def read_lift_tests_csv(path, observed: Observed, ci_level: float = 0.95) -> lis
         if channel not in observed.channel_names:
             raise InputError(path, f"unknown channel {channel!r}; data has {list(observed.channel_names)}",
                              row, "channel")
-        try:
-            start = _week_index(path, observed.dates, str(rec["start_date"]).strip(), row, "start_date")
-        except ValueError as e:
-            if isinstance(e, InputError):
-                raise
-            raise InputError(path, f"not a date: {rec['start_date']!r}", row, "start_date") from None
-        try:
-            end = _week_index(path, observed.dates, str(rec["end_date"]).strip(), row, "end_date")
-        except ValueError as e:
-            if isinstance(e, InputError):
-                raise
-            raise InputError(path, f"not a date: {rec['end_date']!r}", row, "end_date") from None
+        start = _week_index(path, observed.dates, str(rec["start_date"]).strip(), row, "start_date")
+        end = _week_index(path, observed.dates, str(rec["end_date"]).strip(), row, "end_date")
         if end < start:
             raise InputError(path, "end_date before start_date", row, "end_date")
         lo, hi = num["ci_low"][r], num["ci_high"][r]
-        if not (np.isnan(lo) or np.isnan(hi)) and lo > hi:
-            raise InputError(path, f"ci_low ({lo:g}) > ci_high ({hi:g})", row, "ci_low")
         se = num["lift_se"][r]
+        window = num["window_days"][r]
+        weeks = end - start + 1
+        try:
+            _rules.check_lift_row(path, row, lift=num["lift"][r], lift_se=se, ci_low=lo, ci_high=hi,
+                                  leakage=num["leakage"][r], window_days=window, weeks=weeks,
+                                  n_geos=num["n_geos"][r])
+        except InputError as e:
+            if not (allow_short_window and "window_days" in str(e) and "shorter than" in str(e)):
+                raise
+            from harness.validate import warn
+            warn(str(e) + " (allowed by allow_short_window=true)")
         if np.isnan(se):
             if np.isnan(lo) or np.isnan(hi):
                 raise InputError(path, "lift_se is blank and no CI to derive it from", row, "lift_se")
             se = (hi - lo) / (2 * z)
-        if not se > 0:
-            raise InputError(path, f"lift_se must be > 0, got {se:g}", row, "lift_se")
-        window = num["window_days"][r]
-        if window < 1:
-            raise InputError(path, f"window_days must be >= 1, got {window:g}", row, "window_days")
+            if not se > 0:
+                raise InputError(path, f"lift_se derived from the CI must be > 0, got {se:g}", row, "lift_se")
         share = num["population_share"][r]
         if not 0 < share <= 1:
             raise InputError(path, f"population_share must be in (0, 1], got {share:g}", row,
@@ -259,15 +245,20 @@ def read_lift_tests_csv(path, observed: Observed, ci_level: float = 0.95) -> lis
             raise InputError(path, "spend_delta is zero (nothing was tested)", row, "spend_delta")
         if num["spend_baseline"][r] + delta < -1e-9 * max(1.0, abs(delta)):
             raise InputError(path, "spend_baseline + spend_delta is negative", row, "spend_delta")
+        if data_known:
+            k = observed.channel_names.index(channel)
+            _rules.check_lift_against_data(path, row, lift=num["lift"][r], channel=channel,
+                                           channel_spend=observed.spend[:, k], start=start, end=end,
+                                           total_kpi=total_kpi)
         tests.append(LiftTest(
-            test_id=str(rec["test_id"]), channel=channel, start_week=start, end_week=end,
+            test_id=str(rec["test_id"]).strip(), channel=channel, start_week=start, end_week=end,
             window_days=int(math.ceil(window)), population_share=float(share),
             spend_baseline=float(num["spend_baseline"][r]), spend_delta=float(delta),
             lift=float(num["lift"][r]), lift_se=float(se), ci_low=float(lo), ci_high=float(hi),
             n_geos=int(num["n_geos"][r]) if not np.isnan(num["n_geos"][r]) else -1,
             leakage=float(num["leakage"][r]),
-            holdout_verified=_flag(rec.get("holdout_verified", "")),
-            spend_delivery_ok=_flag(rec.get("spend_delivery_ok", "")),
-            sensitivity_sign_flip=_flag(rec.get("sensitivity_sign_flip", "")),
+            holdout_verified=flags["holdout_verified"][r],
+            spend_delivery_ok=flags["spend_delivery_ok"][r],
+            sensitivity_sign_flip=flags["sensitivity_sign_flip"][r],
         ))
     return tests

@@ -1,0 +1,78 @@
+"""Every fit is a row: its ``status`` and ``reason``, and how many fits each summary left out.
+
+Statuses, first match wins:
+
+* ``failed``: a non-finite ROI estimate or metric (the fit produced no usable posterior);
+* ``diverged``: NUTS divergent transitions above ``max_divergence_share`` of its post-warm-up draws;
+* ``below_quality_bar``: NUTS missed the quality bar (R-hat / ESS), the reason from the sampler;
+* ``ok``.
+
+A failed fit keeps its row (with NaN metrics); the paired summaries count the pairs they could
+not use in ``n_excluded`` beside ``n``, so no fit drops silently out of a median.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+STATUSES = ("ok", "below_quality_bar", "diverged", "failed")
+MAX_DIVERGENCE_SHARE = 0.01
+
+
+def classify(fits: pd.DataFrame, metrics, chains: int, max_divergence_share: float = MAX_DIVERGENCE_SHARE
+             ) -> pd.DataFrame:
+    """``fits`` with ``status`` and ``reason`` set on every row.
+
+    Args:
+        fits: one row per fit (``experiments.pipeline.score_step``'s table).
+        metrics: names of the metric columns that must be finite.
+        chains: chains per NUTS fit (for the divergence share).
+    """
+    out = fits.copy()
+    status, reason = [], []
+    for _, r in out.iterrows():
+        roi = np.asarray(r["roi_hat"], float)
+        bad = [m for m in metrics if m in r and not np.isfinite(float(r[m]))]
+        n_draws = max(int(r.get("draws_per_chain", 0)) * chains, 1)
+        share = float(r.get("divergences", 0)) / n_draws
+        if not np.all(np.isfinite(roi)) or bad:
+            status.append("failed")
+            what = (["ROI estimate"] if not np.all(np.isfinite(roi)) else []) + bad
+            reason.append("non-finite " + ", ".join(what))
+        elif r.get("inference") == "nuts" and share > max_divergence_share:
+            status.append("diverged")
+            reason.append(f"{int(r['divergences'])} divergent transitions ({100 * share:.1f}% of "
+                          f"{n_draws} draws > {100 * max_divergence_share:g}%)")
+        elif r.get("inference") == "nuts" and not bool(r.get("quality_ok", True)):
+            status.append("below_quality_bar")
+            reason.append(str(r.get("quality", "")))
+        else:
+            status.append("ok")
+            reason.append("")
+    out["status"] = status
+    out["reason"] = reason
+    return out
+
+
+def counts(fits: pd.DataFrame) -> dict:
+    """``{status: number of fits}`` over every status (zeros included)."""
+    vc = fits["status"].value_counts()
+    return {s: int(vc.get(s, 0)) for s in STATUSES}
+
+
+def counts_by_arm(fits: pd.DataFrame) -> pd.DataFrame:
+    """Arms x statuses, number of fits."""
+    t = fits.groupby(["arm", "status"]).size().unstack(fill_value=0)
+    return t.reindex(columns=list(STATUSES), fill_value=0)
+
+
+def with_exclusions(long: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
+    """``long`` (the paired table) with ``n_pairs`` (datasets the arm was fitted on) and
+    ``n_excluded`` (pairs left out because a value was not finite)."""
+    pairs = fits[fits["arm"] != "none"].groupby("arm").size()
+    stab = long["metric"] == "stability"
+    out = long.copy()
+    out["n_pairs"] = [int(pairs.get(a, 0)) for a in out["arm"]]
+    out.loc[stab, "n_pairs"] = out.loc[stab, "n"]             # stability pairs truths, not fits
+    out["n_excluded"] = (out["n_pairs"] - out["n"]).astype(int)
+    return out
