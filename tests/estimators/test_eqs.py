@@ -33,7 +33,7 @@ GOOD_MODEL = dict(lag=7.0, lo=0.8, hi=1.2)
 
 def one(test, lag=GOOD_MODEL["lag"], lo=GOOD_MODEL["lo"], hi=GOOD_MODEL["hi"], spec=SPEC):
     s = score([test], ModelView(np.array([lag]), np.array([lo]), np.array([hi])), spec)
-    return {k: (v[0] if k == "tier" else float(v[0])) for k, v in s._asdict().items()}
+    return {k: (v[0] if k in ("tier", "tier_precise") else float(v[0])) for k, v in s._asdict().items()}
 
 
 def _ci(ratio):
