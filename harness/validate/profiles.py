@@ -124,6 +124,8 @@ class LiftProfile(_Strict):
     p_detect: float
     min_failures: int
     failure_modes: dict[str, FailureMode] = {}
+    target_rel_se: float | None = None     # precision-planned design (simulate/lifttests.py)
+    planning_roi: float = 1.0
 
 
 SCHEMAS = {"world": WorldProfile, "lift": LiftProfile}
