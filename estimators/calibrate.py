@@ -109,7 +109,8 @@ def tests_frame(readouts, tests, scores, decision, ages, retired, factors, dates
             "population_share": t.population_share, "spend_baseline": t.spend_baseline,
             "eqs_uncertainty": scores.uncertainty[i], "eqs_alignment": scores.alignment[i],
             "eqs_holdout": scores.holdout[i], "eqs_model": scores.model[i], "eqs_total": scores.total[i],
-            "eqs_tier": str(scores.tier[i]), "used": bool(decision.used[i]), "reason": decision.reason[i],
+            "eqs_tier": str(scores.tier[i]), "model_z": float(scores.model_z[i]),
+            "used": bool(decision.used[i]), "reason": decision.reason[i],
             "m2_ready": r.m2_reason == "", "run_date": str(r.run_date), "age_months": float(ages[i]),
             "retired": bool(retired[i]), "se_factor": float(factors[i])})
     return pd.DataFrame(rows)
@@ -199,7 +200,16 @@ def run(cfg) -> Path:
     roi = flat_draws(before.roi, before, 0)[:, :k]
     tail = (1 - eqs.interval) / 2
     lo, hi = np.quantile(roi, [tail, 1 - tail], axis=0)
-    scores = score(tests, model_view(tests, obs.channel_names, sb.lag_days[0, :k], lo, hi), eqs)
+    # The baseline's forecast of every test that carries the M2 fields (its design on the curve):
+    # the readout against it is the model-based z-score (NaN where the design is unknown).
+    from estimators.evidence.consistency import predicted_lift
+
+    placeable = [i for i, why in enumerate(m2_reasons) if not why]
+    f_mean, f_sd = np.full(len(tests), np.nan), np.full(len(tests), np.nan)
+    if placeable:
+        (mu, sd), = predicted_lift(before, [obs], [[tests[i] for i in placeable]], base_spec)
+        f_mean[placeable], f_sd[placeable] = mu, sd
+    scores = score(tests, model_view(tests, obs.channel_names, sb.lag_days[0, :k], lo, hi, f_mean, f_sd), eqs)
     decision = decide(k_strategy, strategy, cal_spec.calibration.method, tests, scores, eqs, m2_reasons,
                       retired, mon.refuse_retired)
     counts = pd.Series(scores.tier).value_counts().reindex(["Gold", "Silver", "Red"], fill_value=0)

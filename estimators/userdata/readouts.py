@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from common.records import LiftTest
-from estimators.model.data import _numeric, _read_csv, _flag
+from estimators.model.data import _numeric, _read_csv
+from harness.validate.tables import FLAG_FALSE, FLAG_TRUE
 from harness.errors import ConfigError, InputError
 
 FIELDS = ("test_id", "channel", "start_date", "end_date", "window_days", "spend_delta",
@@ -89,10 +90,12 @@ def _date(path, value, row, col):
 def _flag_strict(path, value, row, col):
     if _blank(value):
         return None
-    f = _flag(value)
-    if f is None:
-        raise InputError(path, f"not true/false: {value!r}", row, col)
-    return f
+    s = str(value).strip().lower()
+    if s in FLAG_TRUE:
+        return True
+    if s in FLAG_FALSE:
+        return False
+    raise InputError(path, f"not true/false: {value!r}", row, col)
 
 
 def read_readouts(path, dates: np.ndarray, channels: Sequence[str], *, ci_level: float = 0.95,

@@ -57,7 +57,7 @@ def decide(key, strategy: str, calibration: str, tests: Sequence, scores: EqsSco
     if calibration == "none" or strategy == "none":
         return Decision(np.zeros(n, bool), tuple(pre[i] or "not used: no calibration" for i in range(n)), [])
     idx = np.flatnonzero(eligible)
-    sub_scores = EqsScores(*[np.asarray(a)[idx] for a in scores])
+    sub_scores = EqsScores(*[None if a is None else np.asarray(a)[idx] for a in scores])
     sel = apply(strategy, key, [tests[i] for i in idx], sub_scores, spec)
     used = np.zeros(n, bool)
     used[idx] = sel.used

@@ -97,6 +97,8 @@ def test_outputs_and_fixed_tables(run_dir):
         assert col in ts.columns
     assert set(ts["eqs_tier"]) <= {"Gold", "Silver", "Red"}
     np.testing.assert_allclose(ts[["eqs_uncertainty", "eqs_alignment", "eqs_holdout", "eqs_model"]].sum(axis=1), ts["eqs_total"])
+    # the baseline forecasts every test it can place on its curve: a finite z exactly where M2 could use it
+    np.testing.assert_array_equal(np.isfinite(ts["model_z"]), ts["m2_ready"])
     ts = ts.set_index("test_id")
     # M2 refuses the readout without population_share / spend_baseline, with the reason
     assert not ts.loc["search-ci", "used"] and "population_share" in ts.loc["search-ci", "reason"]
