@@ -44,6 +44,7 @@ def test_jobs_setting_parses():
         engine_from({"engine": "spark"})
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="no Dask scheduler reachable"):
         run(_cfg("jobs.engine=dask", f"jobs.scheduler=tcp://127.0.0.1:{_free_port()}", f"out={tmp_path}"))

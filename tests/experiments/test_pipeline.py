@@ -61,6 +61,7 @@ def test_a_dataset_gets_the_same_data_and_tests_in_any_shard():
         assert [t.test_id for t in a["good"]] == [t.test_id for t in b["good"]]
 
 
+@pytest.mark.slow
 def test_pads_come_from_the_data_for_a_seven_channel_world():
     """A 7-channel world with 2 tests per channel under M2: 14 test rows, more than any old fixed
     pad, fitted without error (fast path, one truth, one replicate)."""

@@ -83,6 +83,7 @@ def test_run_folder_has_config_manifest_and_figure(fashion_run):
     assert {p.suffix for p in figs} == {".png", ".pdf"}
 
 
+@pytest.mark.slow
 def test_home_goods_and_a_user_profile_from_a_config_dir(tmp_path):
     proc = run_cli("world=home_goods", "n_datasets=1", "seed=1", "figure=false", f"out={tmp_path / 'hg'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
