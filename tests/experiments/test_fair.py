@@ -170,8 +170,8 @@ def test_weighted_median_matches_numpy_on_repeated_samples():
 
 
 def test_iroas_decomposition_parts_add_up_and_split_the_variance():
-    """Mismatch + noise = the read's error, test by test; a design with no noise has all of its
-    variance in the mismatch."""
+    """A design with no readout noise has all of its variance in the mismatch; a noisy one splits
+    it; the read's quartiles are those of iROAS / ROI - 1."""
     from experiments.decompose import iroas_decomposition
 
     rng = np.random.default_rng(0)
@@ -189,8 +189,6 @@ def test_iroas_decomposition_parts_add_up_and_split_the_variance():
     g = d.loc["good"]
     assert 0 < g["noise_var_share"] < 1 and 0 < g["mismatch_var_share"] < 1
     total = lift / denom / roi - 1
-    parts = (true_lift / denom / roi - 1) + (lift - true_lift) / denom / roi
-    np.testing.assert_allclose(total, parts)
     assert g["total_median"] == pytest.approx(np.median(total[:100]))
 
 
