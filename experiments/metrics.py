@@ -87,6 +87,11 @@ def roi_mape(x: ScoreInputs):
     return _mape(x.roi_hat, x.roi)
 
 
+@metric("roi_miss2x")
+def roi_miss2x(x: ScoreInputs):
+    return np.mean((x.roi > 2.0 * x.roi_q95) | (x.roi < 0.5 * x.roi_q05), axis=-1)
+
+
 @metric("attribution_error")
 def attribution_error(x: ScoreInputs):
     return 0.5 * np.abs(shares(x.contrib_hat) - shares(x.contrib)).sum(-1)

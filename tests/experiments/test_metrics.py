@@ -39,6 +39,14 @@ def test_each_metric_on_hand_values():
     np.testing.assert_allclose(v["coverage90"], [1.0, 0.5])    # [0,1]∋1 (edge), [0,3]∋2; [.9,1.1]∋1, [2.5,3]∌2
 
 
+def test_roi_miss2x_counts_only_misses_beyond_a_factor_of_two():
+    # fit 0: [0, 1] vs 1 and [0, 3] vs 2 hold; fit 1: [0.9, 1.1] holds 1, [2.5, 3] misses 2 by < 2x
+    np.testing.assert_allclose(M.evaluate(inputs())["roi_miss2x"], [0.0, 0.0])
+    far = inputs(roi_q05=np.array([[1.9, 0.0], [0.2, 4.1]]), roi_q95=np.array([[3.0, 3.0], [0.4, 5.0]]))
+    # 1 vs [1.9, 3]: below, but not by 2x (0.95): kept; 1 > 2 x 0.4: miss; 2 < 4.1 / 2: miss
+    np.testing.assert_allclose(M.evaluate(far)["roi_miss2x"], [0.0, 1.0])
+
+
 def test_every_metric_has_a_yaml_and_every_yaml_a_metric():
     yamls = {p.stem for p in (Path(M.__file__).resolve().parents[1] / "conf" / "metric").glob("*.yaml")}
     assert yamls == set(M.METRICS)
