@@ -26,6 +26,9 @@ class ChannelSpec:
     theta: tuple
     half_saturation: tuple
     slope: tuple
+    # Out-of-family options (issue 17); absent from a profile = 0 = off, and the old code path.
+    spend_floor: float = 0.0     # every week's spend >= spend_floor x the channel's mean weekly spend
+    follows_demand: float = 0.0  # log spend moves 0.5 x strength per sd of the unobserved demand driver
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class WorldSpec:
     bounds: tuple
     curve_points: int
     curve_max: float
+    latent_demand: float = 0.0   # the unobserved driver moves the KPI (10% of level per unit) without moving spend
 
     @property
     def n_channels(self) -> int:
@@ -111,6 +115,11 @@ def pair_range(node, key, path, lo=None, hi=None, positive=False):
     if positive and a <= 0:
         raise ConfigError(where, f"must be > 0, got [{a}, {b}]")
     return pair
+
+
+def _optional(node, key, path, hi):
+    """An optional number in ``[0, hi]`` that is 0 (off) when absent."""
+    return number(node, key, path, lo=0, hi=hi) if key in node else 0.0
 
 
 def _noise_sd(noise, path):
@@ -182,6 +191,8 @@ def _world_spec(cfg: Mapping[str, Any], path: str) -> WorldSpec:
             theta=theta,
             half_saturation=pair_range(ch, "half_saturation", cpath, positive=True),
             slope=pair_range(ch, "slope", cpath, positive=True, hi=10),
+            spend_floor=_optional(ch, "spend_floor", cpath, hi=0.95),
+            follows_demand=_optional(ch, "follows_demand", cpath, hi=1),
         ))
     if sum(c.spend_share for c in channels) <= 0:
         raise ConfigError(f"{mpath}.channels", "spend_share must be positive for at least one channel")
@@ -219,6 +230,7 @@ def _world_spec(cfg: Mapping[str, Any], path: str) -> WorldSpec:
         collinearity=number(knobs, "collinearity", f"{path}.knobs", lo=0, hi=1),
         unobserved_driver=number(knobs, "unobserved_driver", f"{path}.knobs", lo=0, hi=1),
         misspecification=number(knobs, "misspecification", f"{path}.knobs", lo=0, hi=1),
+        latent_demand=_optional(knobs, "latent_demand", f"{path}.knobs", hi=1),
         bounds=bounds,
         curve_points=number(plan, "curve_points", f"{path}.planning", lo=3, integer=True),
         curve_max=number(plan, "curve_max", f"{path}.planning", lo=0.1),

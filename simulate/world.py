@@ -180,6 +180,9 @@ def _draw_world_impl(key, spec: WorldSpec, knobs) -> World:
     t_rel = (jnp.arange(n_all) - t0) / spec.n_weeks
     baseline_all = level * (1.0 + trend * t_rel + seasonal + promo_effect * promo
                             + unobserved * _DRIVER_KPI_SCALE * driver)
+    # Static options (issue 17) branch in Python, so a profile without them runs the old program.
+    if spec.latent_demand > 0:      # the driver moves the KPI without moving every channel's spend
+        baseline_all = baseline_all + level * spec.latent_demand * _DRIVER_KPI_SCALE * driver
 
     # --- spend -------------------------------------------------------------
     shares = jnp.array([c.spend_share for c in spec.channels])
@@ -194,6 +197,9 @@ def _draw_world_impl(key, spec: WorldSpec, knobs) -> World:
     log_spend = (cv[:, None] * mixed
                  + confounding * _KNOB_LOG_SCALE * season_index
                  + unobserved * _KNOB_LOG_SCALE * driver)
+    follows = [c.follows_demand for c in spec.channels]
+    if any(f > 0 for f in follows):  # brand-search-like channels: spend tracks the unobserved demand
+        log_spend = log_spend + _KNOB_LOG_SCALE * jnp.array(follows)[:, None] * driver
     # Flighting: dark weeks cluster in time; shared flights under collinearity.
     flight_own = _ar1(keys[13], 0.7, n_all, (n_k,))
     flight_common = _ar1(keys[14], 0.7, n_all)
@@ -202,6 +208,10 @@ def _draw_world_impl(key, spec: WorldSpec, knobs) -> World:
     dark = jax.scipy.stats.norm.cdf(flight) < dark_prob[:, None]
     raw = jnp.where(dark, 0.0, jnp.exp(log_spend))            # [K, T0+T]
     raw = raw / jnp.maximum(raw[:, t0:].mean(-1, keepdims=True), 1e-12)
+    floor = [c.spend_floor for c in spec.channels]
+    if any(f > 0 for f in floor):    # always-on: a share f of the mean every week, the rest varies
+        f = jnp.array(floor)[:, None]
+        raw = f + (1.0 - f) * raw                               # mean over the observed weeks stays 1
     full_spend = (raw * mean_spend[:, None]).T                  # [T0+T, K]
 
     # --- media effects -----------------------------------------------------

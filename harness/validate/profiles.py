@@ -54,6 +54,8 @@ class Channel(_Strict):
     adstock: Adstock
     half_saturation: Pair
     slope: Pair
+    spend_floor: float = 0.0       # issue 17: always-on floor, share of the channel's mean spend
+    follows_demand: float = 0.0    # issue 17: spend follows the unobserved demand driver
 
 
 class Media(_Strict):
@@ -78,6 +80,7 @@ class Knobs(_Strict):
     collinearity: float
     unobserved_driver: float
     misspecification: float
+    latent_demand: float = 0.0     # issue 17: the unobserved driver moves the KPI only
 
 
 class Planning(_Strict):
