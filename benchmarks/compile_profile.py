@@ -50,9 +50,9 @@ class Recorder:
         self._cpu_start: dict = {}
 
     def on_start(self, event: str, value: float, **kw) -> None:
-        """JAX records each compile's start as a scalar: note the process CPU time then."""
-        if EVENTS.get(event) == "compile":
-            self._cpu_start[str(kw.get("fun_name", "?"))] = cpu_self()
+        """JAX records each compile's (trace's, lowering's) start as a scalar: note the process CPU time then."""
+        if event in EVENTS:
+            self._cpu_start.setdefault((event, str(kw.get("fun_name", "?"))), []).append(cpu_self())
 
     def caller(self, depth: int = 2) -> str:
         """The ``depth`` innermost frames of the project's own code on the current stack (innermost
@@ -75,10 +75,10 @@ class Recorder:
         row = self.rows[key]
         row[kind + "_n"] += 1
         row[kind + "_s"] += seconds
+        starts = self._cpu_start.get((event, name))
+        if starts:                                  # a stack: a program's trace may nest one of the same name
+            row[kind + "_cpu"] += cpu_self() - starts.pop()
         if kind == "compile":
-            start = self._cpu_start.pop(name, None)
-            if start is not None:
-                row["compile_cpu"] += cpu_self() - start
             self.shapes[key].add(self._last_shape)
             self._last_shape = "?"
 
@@ -95,6 +95,7 @@ class Recorder:
             out.append({"program": name, "caller": caller, "compiles": c["compile_n"],
                         "shapes": len(self.shapes[(name, caller)]), "compile_s": round(c["compile_s"], 3),
                         "compile_cpu_s": round(c["compile_cpu"], 3),
+                        "trace_cpu_s": round(c["trace_cpu"], 3), "lower_cpu_s": round(c["lower_cpu"], 3),
                         "traces": c["trace_n"], "trace_s": round(c["trace_s"], 3),
                         "lower_s": round(c["lower_s"], 3)})
         return sorted(out, key=lambda r: -(r["compile_s"] + r["trace_s"] + r["lower_s"]))
@@ -145,8 +146,10 @@ def report(rows: list[dict], cpu: float, wall: float, top: int) -> str:
                      f"  ({len(rest)} more rows)")
     n, s = sum(r["compiles"] for r in rows), sum(r["compile_s"] for r in rows)
     sc = sum(r["compile_cpu_s"] for r in rows)
+    tc, lc = sum(r["trace_cpu_s"] for r in rows), sum(r["lower_cpu_s"] for r in rows)
     t, lo = sum(r["trace_s"] for r in rows), sum(r["lower_s"] for r in rows)
-    lines.append(f"total: {n} XLA compilations, {s:.1f} s compiling ({sc:.1f} CPU s), {t:.1f} s tracing, {lo:.1f} s lowering; "
+    lines.append(f"total: {n} XLA compilations, {s:.1f} s compiling ({sc:.1f} CPU s), {t:.1f} s tracing ({tc:.1f} CPU s), "
+                 f"{lo:.1f} s lowering ({lc:.1f} CPU s); "
                  f"process CPU {cpu:.1f} s, wall {wall:.1f} s")
     return "\n".join(lines)
 
@@ -196,6 +199,7 @@ def main(argv=None) -> int:
                                                 "compiles": sum(r["compiles"] for r in rows),
                                                 "compile_seconds": sum(r["compile_s"] for r in rows),
                                                 "compile_cpu_seconds": sum(r["compile_cpu_s"] for r in rows),
+                                                "trace_cpu_seconds": sum(r["trace_cpu_s"] for r in rows),
                                                 "rows": rows}, indent=1))
     return code
 
