@@ -26,7 +26,11 @@ from harness.errors import ConfigError
 
 @dataclass(frozen=True)
 class Priors:
-    """Prior hyper-parameters (hashable, so a :class:`Priors` is a static jit argument)."""
+    """Prior hyper-parameters (hashable, so a :class:`Priors` is a static jit argument).
+
+    The defaults are the weakly-informative set of issue 17 (``conf/priors/default.yaml``); the
+    earlier, profile-matched defaults are :data:`PROFILE_MATCHED` (``priors=profiles``).
+    """
 
     intercept: tuple = (0.7, 0.25)          # Normal: baseline level / mean KPI
     trend: tuple = (0.0, 0.2)               # Normal: change over the data's span, / mean KPI
@@ -35,12 +39,12 @@ class Priors:
     control: tuple = (0.0, 0.2)             # Normal: effect of a control at its max |value|
     noise_sigma: tuple = (-3.2, 0.5)        # LogNormal: innovation sd / mean KPI (median 0.041)
     noise_rho: tuple = (-0.5, 0.9)          # Uniform: AR(1) coefficient of the residual
-    roi: tuple = (0.6, 0.6)                 # LogNormal: ROI (median 1.82, 90% 0.68-4.9)
+    roi: tuple = (0.3466, 1.1891)           # LogNormal: ROI (median 1.41, 90% 0.2-10)
     alpha_geometric: tuple = (1.5, 3.0)     # Beta: geometric retention per week
     alpha_delayed: tuple = (3.0, 2.0)       # Beta: delayed-peak retention
     theta_delayed: tuple = (0.0, 3.0)       # Uniform: delayed-peak lag in weeks
-    half_saturation: tuple = (0.18, 0.45)   # LogNormal: Hill h / mean weekly spend (median 1.2)
-    slope: tuple = (0.26, 0.3)              # LogNormal: Hill slope s (median 1.3)
+    half_saturation: tuple = (0.69, 1.0)    # LogNormal: Hill h / mean weekly spend (median 2, 90% 0.39-10.4)
+    slope: tuple = (0.0, 0.35)              # LogNormal: Hill slope s (median 1, 90% 0.56-1.78)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> "Priors":
@@ -80,3 +84,8 @@ class Priors:
         lo, hi = self.noise_rho
         if lo <= -1 or hi >= 1:
             raise ConfigError("priors.noise_rho", "AR(1) range must lie inside (-1, 1)")
+
+
+# The defaults before issue 17, set around this project's own world profiles (conf/priors/profiles.yaml);
+# every reference run committed before then used them.
+PROFILE_MATCHED = Priors(roi=(0.6, 0.6), half_saturation=(0.18, 0.45), slope=(0.26, 0.3))
