@@ -8,14 +8,17 @@ Per channel of every fit, beside the ROI:
   constant weekly spend settles at itself, so this is the return of the next unit of weekly spend
   once carryover has settled). Meridian reports the same quantity from a small spend increase
   over the historical flighting; here it is the closed-form derivative at the mean spend;
-* the **sd ratios** ``posterior sd / prior sd`` of ROI and of mROI. The prior sd comes from draws
+* the **sd ratios** ``posterior sd / prior sd`` of log ROI and of log mROI (both are positive;
+  on the log scale the sd is the relative spread, so a posterior that moved to a low value does not
+  look informed merely because it is small, nor one that moved high uninformed because it is
+  large; the natural-scale sd of a LogNormal grows with its median). The prior sd comes from draws
   of the model's own prior (:func:`estimators.model.prior_predictive.sample_prior`, one explicit
   key) pushed through the same functions as the posterior draws. The prior is the fit's ROI prior
   *before any experiment* (the ``priors`` group's ``roi``), so in a calibrated fit the ratio
   measures what the data and the experiments together added;
 * the **share of weeks with spend below** ``low_spend_fraction`` (default half) of the channel's
   mean: a channel that is always on shows the data nothing of its curve below current spend;
-* ``roi_identified``: the ROI sd ratio is at most ``max_sd_ratio`` (default 0.7; above it the
+* ``roi_identified``: the (log) ROI sd ratio is at most ``max_sd_ratio`` (default 0.7; above it the
   posterior is "mostly prior"), with a one-line ``identification_reason``.
 
 Nothing here sees the truth. Shapes: ``N`` datasets, ``K`` (padded) channels, ``S`` prior draws.
@@ -59,12 +62,12 @@ class IdentificationSpec:
                 raise ConfigError(f"{prefix}.{name}", f"unknown setting; known: {sorted(known)}")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{prefix}.{name}", f"expected a number, got {value!r}")
+            if name == "prior_draws" and (float(value) != int(value) or int(value) < 100):
+                raise ConfigError(f"{prefix}.prior_draws", f"must be a whole number >= 100, got {value!r}")
             kw[name] = int(value) if name == "prior_draws" else float(value)
         spec = cls(**kw)
         if not spec.max_sd_ratio > 0:
             raise ConfigError(f"{prefix}.max_sd_ratio", f"must be > 0, got {spec.max_sd_ratio!r}")
-        if spec.prior_draws < 100 or spec.prior_draws != kw.get("prior_draws", spec.prior_draws):
-            raise ConfigError(f"{prefix}.prior_draws", f"must be a whole number >= 100, got {spec.prior_draws!r}")
         if not 0 < spec.low_spend_fraction < 1:
             raise ConfigError(f"{prefix}.low_spend_fraction", f"must be in (0, 1), got {spec.low_spend_fraction!r}")
         return spec
@@ -89,12 +92,13 @@ def mroi_draws(post: Posterior) -> np.ndarray:
 
 
 class PriorSummary(NamedTuple):
-    """Prior ROI and mROI per channel, each ``[N, K]`` (business units)."""
+    """Prior ROI and mROI per channel, each ``[N, K]``: sd of the log, and the 90% interval
+    (business units)."""
 
-    roi_sd: np.ndarray
+    roi_log_sd: np.ndarray
     roi_q05: np.ndarray
     roi_q95: np.ndarray
-    mroi_sd: np.ndarray
+    mroi_log_sd: np.ndarray
     mroi_q05: np.ndarray
     mroi_q95: np.ndarray
 
@@ -124,7 +128,7 @@ def _prior_program(spec: FitSpec):
 
 
 def prior_summary(key, batch: ModelBatch, spec: FitSpec, n_draws: int = 4000) -> PriorSummary:
-    """Prior sd and 90% interval of ROI and mROI of every dataset of ``batch``.
+    """Prior sd of the log and 90% interval of ROI and mROI of every dataset of ``batch``.
 
     The ROI prior is the spec's ``priors.roi`` on every channel (the prior before any experiment,
     whatever M1 put into the batch). Every dataset uses the same ``n_draws`` keys split from
@@ -149,8 +153,9 @@ def prior_summary(key, batch: ModelBatch, spec: FitSpec, n_draws: int = 4000) ->
     mask = np.asarray(batch.data.channel_mask) > 0
     nan = lambda a: np.where(mask, a, np.nan)
     q = lambda a, p: nan(np.quantile(a, p, axis=1))
-    return PriorSummary(roi_sd=nan(roi.std(1, ddof=1)), roi_q05=q(roi, 0.05), roi_q95=q(roi, 0.95),
-                        mroi_sd=nan(mroi.std(1, ddof=1)), mroi_q05=q(mroi, 0.05), mroi_q95=q(mroi, 0.95))
+    lsd = lambda a: nan(np.log(a).std(1, ddof=1))
+    return PriorSummary(roi_log_sd=lsd(roi), roi_q05=q(roi, 0.05), roi_q95=q(roi, 0.95),
+                        mroi_log_sd=lsd(mroi), mroi_q05=q(mroi, 0.05), mroi_q95=q(mroi, 0.95))
 
 
 class Identification(NamedTuple):
@@ -160,7 +165,9 @@ class Identification(NamedTuple):
     mroi_sd: np.ndarray
     mroi_q05: np.ndarray
     mroi_q95: np.ndarray
-    roi_sd_ratio: np.ndarray
+    roi_log_sd: np.ndarray          # posterior sd of log ROI
+    mroi_log_sd: np.ndarray         # posterior sd of log mROI
+    roi_sd_ratio: np.ndarray        # roi_log_sd / prior's
     mroi_sd_ratio: np.ndarray
     low_spend_share: np.ndarray
     roi_identified: np.ndarray      # bool
@@ -182,8 +189,8 @@ def reason_text(roi_ratio: float, mroi_ratio: float, low_share: float, spec: Ide
     if not np.isfinite(roi_ratio):
         return "no posterior or prior spread"
     if roi_ratio <= thr:
-        return f"identified: ROI posterior sd {roi_ratio:.2f} x the prior's (<= {thr:g})"
-    out = f"mostly prior: ROI posterior sd {roi_ratio:.2f} x the prior's (> {thr:g})"
+        return f"identified: sd of log ROI {roi_ratio:.2f} x the prior's (<= {thr:g})"
+    out = f"mostly prior: sd of log ROI {roi_ratio:.2f} x the prior's (> {thr:g})"
     if np.isfinite(mroi_ratio) and mroi_ratio <= thr:
         out += f"; mROI sd {mroi_ratio:.2f} x: the data fix the marginal return more than the average"
     if low_share == 0:
@@ -209,20 +216,21 @@ def identify(post: Posterior, batch: ModelBatch, prior: PriorSummary, spec: Iden
     nan = lambda a: np.where(mask, a, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         q = np.nanquantile(mroi, [0.05, 0.95], axis=1)
-        roi_ratio = nan(np.nanstd(roi, 1, ddof=1) / prior.roi_sd)
+        r_lsd = nan(np.nanstd(np.log(roi), 1, ddof=1))
+        m_lsd = nan(np.nanstd(np.log(mroi), 1, ddof=1))
         m_sd = nan(np.nanstd(mroi, 1, ddof=1))
-        m_ratio = m_sd / prior.mroi_sd
+        roi_ratio, m_ratio = r_lsd / prior.roi_log_sd, m_lsd / prior.mroi_log_sd
     low = nan(low_spend_share(batch, spec.low_spend_fraction))
     ident = mask & (roi_ratio <= spec.max_sd_ratio)
     reason = np.array([[reason_text(roi_ratio[i, j], m_ratio[i, j], low[i, j], spec) if mask[i, j] else ""
                         for j in range(k)] for i in range(n)], dtype=object)
     return Identification(mroi_mean=nan(np.nanmean(mroi, 1)), mroi_sd=m_sd, mroi_q05=nan(q[0]), mroi_q95=nan(q[1]),
-                          roi_sd_ratio=roi_ratio, mroi_sd_ratio=m_ratio, low_spend_share=low,
+                          roi_log_sd=r_lsd, mroi_log_sd=m_lsd, roi_sd_ratio=roi_ratio, mroi_sd_ratio=m_ratio, low_spend_share=low,
                           roi_identified=ident, reason=reason, prior=prior)
 
 
-IDENT_COLUMNS = ("mroi_mean", "mroi_sd", "mroi_q05", "mroi_q95", "roi_prior_sd", "mroi_prior_sd",
-                 "roi_sd_ratio", "mroi_sd_ratio", "low_spend_share", "roi_identified", "identification_reason",
+IDENT_COLUMNS = ("mroi_mean", "mroi_sd", "mroi_q05", "mroi_q95", "roi_log_sd", "roi_prior_log_sd",
+                 "mroi_log_sd", "mroi_prior_log_sd", "roi_sd_ratio", "mroi_sd_ratio", "low_spend_share", "roi_identified", "identification_reason",
                  "roi_prior_q05", "roi_prior_q95", "mroi_prior_q05", "mroi_prior_q95")
 
 
@@ -230,7 +238,8 @@ def identification_frame(ident: Identification, i: int, k: int) -> pd.DataFrame:
     """The :data:`IDENT_COLUMNS` of fit ``i``'s ``k`` real channels (appended to ``posterior_summary.csv``)."""
     p = ident.prior
     cols = {"mroi_mean": ident.mroi_mean, "mroi_sd": ident.mroi_sd, "mroi_q05": ident.mroi_q05,
-            "mroi_q95": ident.mroi_q95, "roi_prior_sd": p.roi_sd, "mroi_prior_sd": p.mroi_sd,
+            "mroi_q95": ident.mroi_q95, "roi_log_sd": ident.roi_log_sd, "roi_prior_log_sd": p.roi_log_sd,
+            "mroi_log_sd": ident.mroi_log_sd, "mroi_prior_log_sd": p.mroi_log_sd,
             "roi_sd_ratio": ident.roi_sd_ratio, "mroi_sd_ratio": ident.mroi_sd_ratio,
             "low_spend_share": ident.low_spend_share, "roi_identified": ident.roi_identified,
             "identification_reason": ident.reason, "roi_prior_q05": p.roi_q05, "roi_prior_q95": p.roi_q95,

@@ -55,7 +55,7 @@ def prior_posterior(tables: dict, max_sd_ratio: float):
     handles, labels = axes[0].get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     fig.legend(uniq.values(), uniq.keys(), loc="lower center", ncol=min(3, len(uniq)), fontsize=7, frameon=False)
-    fig.suptitle(f"Prior against posterior; right of each panel: posterior sd / prior sd "
+    fig.suptitle(f"Prior against posterior; right of each panel: sd of the log, posterior / prior "
                  f"(red: above {max_sd_ratio:g}, mostly prior)", fontsize=9)
     fig.tight_layout(rect=(0, 0.06 + 0.02 * n, 0.97, 0.95))
     return fig
