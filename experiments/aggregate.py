@@ -170,7 +170,7 @@ def by_identification(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     data alone identify). Rows: (arm, group, metric) with ``channels`` (pairs), the group's
     ``share`` of the arm's channels (the two groups of an arm add up to 1, their channels to the
     arm's), ``arm_identified_share`` (of those channels, the share the calibrated fit identifies),
-    baseline and arm medians, and the paired summaries of :func:`metrics.paired_stats` (bootstrap
+    baseline and arm medians and means (for ``coverage90`` the mean is the coverage), and the paired summaries of :func:`metrics.paired_stats` (bootstrap
     over truths): ``roi_error``, ``mroi_error`` (relative improvements) and ``coverage90``
     (difference in points). Runs without the identification columns give an empty table.
     """
@@ -194,7 +194,9 @@ def by_identification(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                             "share": float(m.mean()) if m.size else float("nan"),
                             "arm_identified_share": float(g["identified"].to_numpy()[m].mean()) if m.any() else float("nan"),
                             "baseline_median": float(np.nanmedian(bv)) if m.any() else float("nan"),
-                            "arm_median": float(np.nanmedian(gv)) if m.any() else float("nan"), **stats})
+                            "arm_median": float(np.nanmedian(gv)) if m.any() else float("nan"),
+                            "baseline_mean": float(np.nanmean(bv)) if m.any() else float("nan"),
+                            "arm_mean": float(np.nanmean(gv)) if m.any() else float("nan"), **stats})
     return pd.DataFrame(out)
 
 

@@ -153,7 +153,10 @@ def prior_summary(key, batch: ModelBatch, spec: FitSpec, n_draws: int = 4000) ->
     mask = np.asarray(batch.data.channel_mask) > 0
     nan = lambda a: np.where(mask, a, np.nan)
     q = lambda a, p: nan(np.quantile(a, p, axis=1))
-    lsd = lambda a: nan(np.log(a).std(1, ddof=1))
+    def lsd(a):            # padded channels have zero mROI draws; they are masked to NaN
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return nan(np.log(a).std(1, ddof=1))
+
     return PriorSummary(roi_log_sd=lsd(roi), roi_q05=q(roi, 0.05), roi_q95=q(roi, 0.95),
                         mroi_log_sd=lsd(mroi), mroi_q05=q(mroi, 0.05), mroi_q95=q(mroi, 0.95))
 
