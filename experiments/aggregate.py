@@ -8,7 +8,9 @@ improvements, the ratio of means ``1 - mean(err_arm) / mean(err_none)``, and the
 share of datasets improved. Stability is paired per truth: the dispersion of
 ROI_hat / ROI across the truth's replicates under ``none`` against the same under
 the arm (arms fitted on one replicate only have no stability); :func:`stability_split`
-splits its mean square into bias squared and variance.
+splits its mean square into bias squared and variance. :func:`by_identification` splits the
+channel-level verdicts by whether the baseline identified the channel's ROI, and
+:func:`by_test_kind` gives the ROI and mROI verdicts by the kind of test used.
 """
 from __future__ import annotations
 
