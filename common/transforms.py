@@ -27,7 +27,9 @@ __all__ = [
     "lag_stack",
     "apply_lags",
     "hill",
+    "hill_derivative",
     "exponential_saturation",
+    "exponential_saturation_derivative",
     "carryover_lag",
 ]
 
@@ -166,6 +168,19 @@ def hill(x, half_saturation, slope):
     return jnp.where(pos, jax.nn.sigmoid(z), 0.0)
 
 
+def hill_derivative(x, half_saturation, slope):
+    """Derivative of :func:`hill` in ``x``: ``s / x * H (1 - H)`` with ``H = hill(x; h, s)``.
+
+    Closed form of ``d/dx x**s / (x**s + h**s)``; zero where ``x / h <= 1e-12`` (the limit for
+    ``s > 1``; the derivative at zero spend is not used by the project). Shapes broadcast as in
+    :func:`hill`.
+    """
+    x = jnp.asarray(x)
+    h = hill(x, half_saturation, slope)
+    pos = jnp.maximum(x, 0.0) / half_saturation > _EPS
+    return jnp.where(pos, slope / jnp.where(pos, x, 1.0) * h * (1.0 - h), 0.0)
+
+
 def exponential_saturation(x, half_saturation):
     """Exponential saturation ``1 - exp(-x ln2 / h)``, concave, 0.5 at ``x = h``.
 
@@ -178,6 +193,12 @@ def exponential_saturation(x, half_saturation):
         saturated response in [0, 1), same shape as the broadcast of the inputs.
     """
     return 1.0 - jnp.exp(-jnp.log(2.0) * jnp.maximum(jnp.asarray(x), 0.0) / half_saturation)
+
+
+def exponential_saturation_derivative(x, half_saturation):
+    """Derivative of :func:`exponential_saturation` in ``x``: ``ln2 / h * exp(-x ln2 / h)`` for ``x >= 0``."""
+    k = jnp.log(2.0) / half_saturation
+    return k * jnp.exp(-k * jnp.maximum(jnp.asarray(x), 0.0))
 
 
 def carryover_lag(weights, share: float = 0.9, period_days: float = 7.0):

@@ -235,7 +235,12 @@ def run(cfg) -> Path:
                    pre_sample=cal_spec.model.pre_sample, draws=draws)
     used_tests = [t for t, u in zip(tests, decision.used) if u]
     backed = np.array([any(t.channel == ch for t in used_tests) for ch in obs.channel_names])
-    channels = C.channel_table(obs, before, after, an_b, an_a, backed)
+    from estimators.decisions.identification import IdentificationSpec, identify, prior_key, prior_summary
+
+    ident_spec = IdentificationSpec.from_config(c.get("identification"))
+    prior = prior_summary(prior_key(key), base_batch, base_spec, ident_spec.prior_draws)
+    channels = C.channel_table(obs, before, after, an_b, an_a, backed,
+                               identify(before, base_batch, prior, ident_spec), identify(after, cal_batch, prior, ident_spec))
     levels = C.tested_levels(tests)
     top = levels.groupby("channel")["spend_test"].max().reindex(list(obs.channel_names)).to_numpy()
     result = CalibrationResult(
@@ -255,7 +260,7 @@ def run(cfg) -> Path:
                "last_week": str(obs.dates[-1]), "holdout_weeks": holdout, "retire_months": mon.retire_months,
                "refuse_retired": mon.refuse_retired, "decay_lambda": mon.decay_lambda, "as_of": str(as_of),
                "interval": eqs.interval, "gold": eqs.gold, "silver": eqs.silver, "eqs_low": eqs.low,
-               "bounds": bounds, "seconds_before": sec_before, "seconds_after": sec_after,
+               "bounds": bounds, "max_sd_ratio": ident_spec.max_sd_ratio, "seconds_before": sec_before, "seconds_after": sec_after,
                "git": git_revision()[:12], "seconds": time.perf_counter() - t_start})
     out = job_out(c["out"])
     report = write_report(build(result), out)

@@ -4,10 +4,13 @@
         [calibration=none|m1|m2] [inference=nuts|fast] seed=0 out=DIR
 
 Writes ``DIR/posterior_summary.csv`` (``channel, roi_mean, roi_sd, roi_q05,
-roi_q50, roi_q95, share_mean, lag_days``), ``DIR/diagnostics.json``,
-``DIR/response_curves.csv``, the resolved ``config.yaml`` and ``manifest.json``.
+roi_q50, roi_q95, share_mean, lag_days``, then what the data identify:
+:data:`estimators.decisions.identification.IDENT_COLUMNS`), ``DIR/diagnostics.json``,
+``DIR/response_curves.csv``, ``DIR/prior_posterior.png`` (prior against posterior ROI and
+mROI per channel), the resolved ``config.yaml`` and ``manifest.json``.
 Malformed input exits with status 2 and one line naming file, row and field.
-Config: ``conf/fit.yaml`` and its groups (``inference``, ``calibration``, ``model``, ``priors``).
+Config: ``conf/fit.yaml`` and its groups (``inference``, ``calibration``, ``model``, ``priors``,
+``identification``).
 """
 from __future__ import annotations
 
@@ -62,6 +65,8 @@ def run(cfg) -> Path:
     import jax
 
     from estimators.decisions.analysis import response_curves
+    from estimators.decisions.identification import (IdentificationSpec, identification_frame, identify_fits,
+                                                     prior_key)
     from estimators.inference.posterior import diagnostics_dict, fit_with_draws, summary_frame
     from estimators.model.batch import build_batch
     from estimators.model.data import read_data_csv, read_lift_tests_csv
@@ -86,6 +91,7 @@ def run(cfg) -> Path:
     if not 0 < ci_level < 1:
         raise ConfigError("ci_level", "must be in (0, 1)")
     save_draws, allow_short = _flag(c, "save_draws"), _flag(c, "allow_short_window")
+    ident_spec = IdentificationSpec.from_config(c.get("identification"))
     out = ensure_writable_dir(job_out(c["out"]), "out")
     obs = read_data_csv(str(c["data"]), holdout_weeks=holdout)
     tests = []
@@ -108,7 +114,14 @@ def run(cfg) -> Path:
     if not gnorm <= MAP_GRAD_WARN:
         warn(f"MAP did not converge (gradient norm {gnorm:.3g} > {MAP_GRAD_WARN:g}); the Laplace "
              "start and the fast path are unreliable for this dataset")
+    ident = identify_fits(prior_key(jax.random.key(seed)), post, batch, spec, ident_spec)
+    table = pd.concat([table, identification_frame(ident, 0, len(obs.channel_names))], axis=1)
     atomic_write_text(out / "posterior_summary.csv", table.to_csv(index=False, float_format="%.6g"))
+    from estimators.report.identification_figure import prior_posterior
+    from harness.manifest import atomic_write_with
+
+    fig = prior_posterior({"posterior": table}, ident_spec.max_sd_ratio)
+    atomic_write_with(out / "prior_posterior.png", lambda tmp: fig.savefig(tmp, format="png", dpi=130))
     diag = diagnostics_dict(post, 0)
     diag["n_tests_used"] = len(tests) if spec.calibration.method != "none" else 0
     diag["warnings"] = warnings_issued()

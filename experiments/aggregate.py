@@ -8,7 +8,9 @@ improvements, the ratio of means ``1 - mean(err_arm) / mean(err_none)``, and the
 share of datasets improved. Stability is paired per truth: the dispersion of
 ROI_hat / ROI across the truth's replicates under ``none`` against the same under
 the arm (arms fitted on one replicate only have no stability); :func:`stability_split`
-splits its mean square into bias squared and variance.
+splits its mean square into bias squared and variance. :func:`by_identification` splits the
+channel-level verdicts by whether the baseline identified the channel's ROI, and
+:func:`by_test_kind` gives the ROI and mROI verdicts by the kind of test used.
 """
 from __future__ import annotations
 
@@ -144,3 +146,78 @@ def summary_table(long: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
                     "ratio_of_means": "1 - mean(arm) / mean(none) (positive = better)",
                     "share_improved": "share of datasets improved vs none"}[stat]
     return t
+
+
+def _channel_errors(fits: pd.DataFrame) -> pd.DataFrame:
+    """One row per (fit, channel): ROI and mROI relative errors, 90% coverage of the true ROI and
+    the fit's ``roi_identified`` flag (from the per-channel lists of ``fits.parquet``)."""
+    rows = []
+    for f in fits.itertuples():
+        for c, (hat, lo, hi, tru, mhat, mtru, ok) in enumerate(zip(f.roi_hat, f.roi_q05, f.roi_q95, f.roi_true,
+                                                                    f.mroi_hat, f.mroi_true, f.roi_identified)):
+            rows.append({"dataset_id": f.dataset_id, "truth_id": f.truth_id, "arm": f.arm, "c": c,
+                         "roi_error": abs(hat - tru) / abs(tru), "mroi_error": abs(mhat - mtru) / abs(mtru),
+                         "coverage90": float(lo <= tru <= hi), "identified": bool(ok)})
+    return pd.DataFrame(rows)
+
+
+CHANNEL_METRICS = {"roi_error": "relative", "mroi_error": "relative", "coverage90": "difference"}
+
+
+def by_identification(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The paired channel verdicts split by whether the *baseline* fit identified the channel's ROI.
+
+    Every (calibrated fit, channel) is paired with the same dataset's uncalibrated fit and channel;
+    its group is ``identified`` or ``not identified`` by the baseline's ``roi_identified`` (what the
+    data alone identify). Rows: (arm, group, metric) with ``channels`` (pairs), the group's
+    ``share`` of the arm's channels (the two groups of an arm add up to 1, their channels to the
+    arm's), ``arm_identified_share`` (of those channels, the share the calibrated fit identifies),
+    baseline and arm medians and means (for ``coverage90`` the mean is the coverage), and the paired summaries of :func:`metrics.paired_stats` (bootstrap
+    over truths): ``roi_error``, ``mroi_error`` (relative improvements) and ``coverage90``
+    (difference in points). Runs without the identification columns give an empty table.
+    """
+    need = {"roi_identified", "mroi_hat", "mroi_true"}
+    if not need <= set(fits.columns):
+        return pd.DataFrame()
+    ch = _channel_errors(fits)
+    base = ch[ch["arm"] == "none"].set_index(["dataset_id", "c"])
+    out = []
+    for arm, grp in ch[ch["arm"] != "none"].groupby("arm", sort=False):
+        g = grp.set_index(["dataset_id", "c"])
+        b = base.loc[g.index]
+        ident = b["identified"].to_numpy()
+        for flag, name in ((True, "identified"), (False, "not identified")):
+            m = ident == flag
+            for metric, kind in CHANNEL_METRICS.items():
+                bv, gv = b[metric].to_numpy(float)[m], g[metric].to_numpy(float)[m]
+                imp = M.improvement(bv, gv) if kind == "relative" else gv - bv
+                stats = M.paired_stats(bv, gv, imp, g["truth_id"].to_numpy()[m], seed, ratio=kind == "relative")
+                out.append({"arm": arm, "group": name, "metric": metric, "channels": int(m.sum()),
+                            "share": float(m.mean()) if m.size else float("nan"),
+                            "arm_identified_share": float(g["identified"].to_numpy()[m].mean()) if m.any() else float("nan"),
+                            "baseline_median": float(np.nanmedian(bv)) if m.any() else float("nan"),
+                            "arm_median": float(np.nanmedian(gv)) if m.any() else float("nan"),
+                            "baseline_mean": float(np.nanmean(bv)) if m.any() else float("nan"),
+                            "arm_mean": float(np.nanmean(gv)) if m.any() else float("nan"), **stats})
+    return pd.DataFrame(out)
+
+
+def by_test_kind(fits: pd.DataFrame, seed: int = 0, metrics=("roi_mape", "mroi_error")) -> pd.DataFrame:
+    """Which quantity each kind of test fixes: the paired ROI and mROI verdicts by the kind of the
+    tests a fit used (``test_kind``: ``go_dark``, ``scale_up``, ``mixed``; fits that used none are
+    left out). One row per (arm, test kind, metric), with baseline and arm medians."""
+    if "test_kind" not in fits.columns or "mroi_error" not in fits.columns:
+        return pd.DataFrame()
+    base = fits[fits["arm"] == "none"].set_index("dataset_id")
+    cal = fits[(fits["arm"] != "none") & (fits["test_kind"] != "none")]
+    out = []
+    for (arm, kind), grp in cal.groupby(["arm", "test_kind"], sort=False):
+        g = grp.set_index("dataset_id")
+        b = base.loc[g.index]
+        for metric in metrics:
+            m = M.METRICS[metric]
+            bv, gv = b[metric].to_numpy(float), g[metric].to_numpy(float)
+            stats = M.paired_stats(bv, gv, _improvements(m, bv, gv), g["truth_id"].to_numpy(), seed, ratio=True)
+            out.append({"arm": arm, "test_kind": kind, "metric": metric, **stats,
+                        "baseline_median": float(np.nanmedian(bv)), "arm_median": float(np.nanmedian(gv))})
+    return pd.DataFrame(out)

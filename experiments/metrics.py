@@ -26,6 +26,9 @@ class ScoreInputs(NamedTuple):
     Truth side: ``roi``, ``contrib`` ``[n, K]``; ``kpi`` ``[n, T]`` (observed); ``total_true`` and
     ``delta_true`` ``[n, P]``; ``b_star``, ``r_hat``, ``r_star`` ``[n, K]`` (true weekly response
     at the model's and at the optimal allocation). ``n_fit``: fitted weeks.
+    Identification (optional, NaN metrics without): ``mroi_hat`` ``[n, K]`` posterior-mean mROI at
+    the observed mean weekly spend, ``mroi`` ``[n, K]`` the truth's mROI there
+    (:func:`simulate.response.marginal_at`), ``identified`` ``[n, K]`` the fit's ``roi_identified``.
     """
 
     roi_hat: np.ndarray
@@ -45,6 +48,9 @@ class ScoreInputs(NamedTuple):
     r_hat: np.ndarray
     r_star: np.ndarray
     n_fit: int
+    mroi_hat: np.ndarray | None = None
+    mroi: np.ndarray | None = None
+    identified: np.ndarray | None = None
 
 
 class MetricDef(NamedTuple):
@@ -133,6 +139,20 @@ def allocation_error(x: ScoreInputs):
 @metric("coverage90")
 def coverage90(x: ScoreInputs):
     return np.mean((x.roi_q05 <= x.roi) & (x.roi <= x.roi_q95), axis=-1)
+
+
+@metric("mroi_error")
+def mroi_error(x: ScoreInputs):
+    if x.mroi_hat is None or x.mroi is None:
+        return np.full(x.roi.shape[0], np.nan)
+    return _mape(x.mroi_hat, x.mroi)
+
+
+@metric("roi_identified_share")
+def roi_identified_share(x: ScoreInputs):
+    if x.identified is None:
+        return np.full(x.roi.shape[0], np.nan)
+    return np.mean(np.asarray(x.identified, float), axis=-1)
 
 
 def evaluate(x: ScoreInputs, names=None) -> dict:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from common.records import Dataset
 from estimators.decisions.analysis import Analysis, analyse
+from estimators.decisions.identification import IdentificationSpec, PriorSummary, identify, prior_key, prior_summary
 from estimators.evidence.consistency import predicted_lift
 from estimators.evidence.eqs import EqsSpec, model_view, score
 from estimators.evidence.strategies import Selection, apply
@@ -70,6 +71,7 @@ class Context:
     analysis_draws: int = 250
     readout: str = "panel"
     forecast_draws: int = 200    # baseline draws behind each test's forecast (the model z-score)
+    ident: IdentificationSpec = IdentificationSpec()   # the roi_identified rule (conf/identification)
 
     @property
     def cal_spec(self) -> FitSpec:
@@ -115,6 +117,7 @@ class TruthView(NamedTuple):
     b_star: np.ndarray         # [N, K]
     r_star: np.ndarray         # [N, K] true weekly response at the optimum
     response: R.ResponseParams  # [N, K]
+    mroi: np.ndarray           # [N, K] true marginal ROI at the observed mean weekly spend
 
 
 def _log(msg: str) -> None:
@@ -264,14 +267,32 @@ def truth_step(ctx: Context, sim: SimBatch) -> TruthView:
     p = R.params_of(tr)
     return TruthView(roi=tr.roi, contrib=tr.contributions[:, :n_fit].sum(1), total_true=base + media,
                      delta_true=media - now, b_star=tr.optimal_allocation,
-                     r_star=R.response_at(p, tr.optimal_allocation), response=p)
+                     r_star=R.response_at(p, tr.optimal_allocation), response=p,
+                     mroi=R.marginal_at(p, sim.dataset.spend.mean(1)))
 
 
-def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.DataFrame:
-    """One row per fit: ids, every registered metric, per-channel estimates, diagnostics."""
+def prior_step(ctx: Context, base: FitSet) -> PriorSummary:
+    """Prior sd and interval of ROI and mROI of every dataset (rows: dataset index), from the
+    baseline batch: one set of prior draws serves every arm fitted on a dataset."""
+    order = np.argsort(base.index)
+    return prior_summary(prior_key(fit_root(ctx.root)), base.batch, ctx.base_spec,
+                         ctx.ident.prior_draws).take(order)
+
+
+def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet,
+               prior: PriorSummary | None = None) -> pd.DataFrame:
+    """One row per fit: ids, every registered metric, per-channel estimates, identification, diagnostics.
+
+    ``prior``: :func:`prior_step`'s rows per dataset (default: computed from ``fs``' own batch).
+    """
     n_k = len(sim.dataset.channel_names)
     an, post = fs.analysis, fs.post
     k = np.asarray(fs.index)
+    if prior is None:
+        prior = prior_summary(prior_key(fit_root(ctx.root)), fs.batch, ctx.base_spec, ctx.ident.prior_draws)
+    else:
+        prior = prior.take(k)
+    ident = identify(post, fs.batch, prior, ctx.ident)
     n_fit = int(sim.dataset.n_train)
     b_hat = an.allocation[:, :n_k]
     p = R.ResponseParams(*(np.asarray(a)[k] for a in truth.response))
@@ -284,7 +305,8 @@ def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.
         delta_hat=an.plan_media - an.media_now[:, None], b_hat=b_hat,
         roi=truth.roi[k], contrib=truth.contrib[k], kpi=sim.dataset.kpi[k], total_true=truth.total_true[k],
         delta_true=truth.delta_true[k], b_star=truth.b_star[k], r_hat=R.response_at(p, b_hat),
-        r_star=truth.r_star[k], n_fit=n_fit)
+        r_star=truth.r_star[k], n_fit=n_fit, mroi_hat=ident.mroi_mean[:, :n_k], mroi=truth.mroi[k],
+        identified=ident.roi_identified[:, :n_k])
     values = M.evaluate(x)
     d = post.diagnostics
     rows = []
@@ -294,11 +316,18 @@ def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet) -> pd.
                "replicate": int(sim.truth.replicate[i]), "scenario": arm.scenario, "strategy": arm.strategy,
                "arm": arm.name, "calibration": post.calibration, "inference": post.method,
                "experiments": "none" if arm.scenario == "none" else arm.draws,
-               "test_rel_se": _rel_se(sel.tests) if sel is not None else float("nan")}
+               "test_rel_se": _rel_se(sel.tests) if sel is not None else float("nan"),
+               "test_kind": _test_kind(sel.tests) if sel is not None else "none"}
         row.update({m: float(v[j]) for m, v in values.items()})
         row.update({"roi_hat": x.roi_hat[j].tolist(), "roi_q05": x.roi_q05[j].tolist(),
                     "roi_q95": x.roi_q95[j].tolist(), "roi_true": x.roi[j].tolist(),
                     "channels": list(sim.dataset.channel_names),
+                    "mroi_hat": x.mroi_hat[j].tolist(), "mroi_q05": ident.mroi_q05[j, :n_k].tolist(),
+                    "mroi_q95": ident.mroi_q95[j, :n_k].tolist(), "mroi_true": x.mroi[j].tolist(),
+                    "roi_sd_ratio": ident.roi_sd_ratio[j, :n_k].tolist(),
+                    "mroi_sd_ratio": ident.mroi_sd_ratio[j, :n_k].tolist(),
+                    "low_spend_share": ident.low_spend_share[j, :n_k].tolist(),
+                    "roi_identified": ident.roi_identified[j, :n_k].tolist(),
                     "allocation_hat": b_hat[j].tolist(),
                     "divergences": int(d.divergences[j]), "rhat_max": float(d.rhat_max[j]),
                     "ess_bulk_min": float(d.ess_bulk_min[j]),
@@ -317,6 +346,15 @@ def _rel_se(tests) -> float:
     """Median realised relative precision ``lift_se / |lift|`` of the tests a fit used (NaN if none)."""
     r = [t.lift_se / abs(t.lift) if t.lift != 0 else np.inf for t in tests]
     return float(np.median(r)) if r else float("nan")
+
+
+def _test_kind(tests) -> str:
+    """What the tests a fit used changed: ``go_dark`` (every spend change a cut), ``scale_up``
+    (every one an increase), ``mixed``, or ``none``."""
+    signs = {np.sign(t.spend_delta) for t in tests}
+    if not signs:
+        return "none"
+    return {frozenset({-1.0}): "go_dark", frozenset({1.0}): "scale_up"}.get(frozenset(signs), "mixed")
 
 
 def _label(arm: Arm) -> str:
@@ -400,7 +438,8 @@ def run_shard(ctx: Context, shard: Shard, arms: tuple, mixed_arms: tuple) -> tup
         if index:
             cals.append(fit_set(ctx, sim, index, arm_of, sels, spec, f"calibrated arms ({cal_name})"))
     truth = truth_step(ctx, sim)
-    fits = pd.concat([score_step(ctx, sim, truth, fs) for fs in [base] + cals], ignore_index=True)
+    prior = prior_step(ctx, base)
+    fits = pd.concat([score_step(ctx, sim, truth, fs, prior) for fs in [base] + cals], ignore_index=True)
     fits.insert(fits.columns.get_loc("scenario"), "shard", shard.shard_id)
     fits["ordinal"] = np.arange(len(fits))
     eqs = pd.concat([eqs_rows(sim, exps[d], scores[d], base, cals, d) for d in draws], ignore_index=True)

@@ -29,9 +29,11 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from estimators.decisions.identification import IdentificationSpec
 from estimators.evidence.eqs import eqs_spec
 from estimators.model.spec import fit_spec_from_config
-from experiments.aggregate import by_precision, paired, stability_split, summary_table
+from experiments.aggregate import (by_identification, by_precision, by_test_kind, paired, stability_split,
+                                   summary_table)
 from experiments.layout import layout
 from experiments.pipeline import Context, run_shard
 from harness.cli import job_out
@@ -122,7 +124,8 @@ def _context(plain: dict, world_dicts: dict, seed: int) -> Context:
         lift_bad=lift_spec(plain["lift_bad"], "lift_bad", _lift_file(plain["lift_bad"])),
         bad_share={name: float(sc["bad_share"]) for name, sc in plain["scenarios"].items()},
         base_spec=base_spec, cal_specs=cal_specs, eqs=eqs_spec(plain["eqs"]),
-        n_channels=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(), analysis_draws=draws)
+        n_channels=max(w.n_channels for w in worlds.values()), bounds=bounds.pop(), analysis_draws=draws,
+        ident=IdentificationSpec.from_config(plain.get("identification")))
 
 
 def _lift_file(d: dict):
@@ -198,13 +201,17 @@ def _worker_context(plain: dict, world_dicts: dict, seed: int) -> Context:
 def write_summaries(out: Path, fits: pd.DataFrame, long: pd.DataFrame, seed: int) -> None:
     """The run's summary tables: ``summary.csv`` (medians of per-dataset improvements),
     ``summary_ratio_of_means.csv``, ``summary_share_improved.csv``, ``stability.csv`` (bias squared
-    and variance of ROI_hat / ROI per arm) and ``summary_precision.csv`` (verdicts by bins of the
-    realised precision of the tests used)."""
+    and variance of ROI_hat / ROI per arm), ``summary_precision.csv`` (verdicts by bins of the
+    realised precision of the tests used), ``summary_identified.csv`` (channel verdicts split by
+    whether the baseline identified the channel's ROI) and ``summary_test_kind.csv`` (ROI and mROI
+    verdicts by the kind of test used: go-dark, scale-up)."""
     atomic_write_text(out / "summary.csv", summary_table(long).to_csv())
     for stat in ("ratio_of_means", "share_improved"):
         atomic_write_text(out / f"summary_{stat}.csv", summary_table(long, stat).to_csv())
     atomic_write_text(out / "stability.csv", stability_split(fits).to_csv(index=False))
     atomic_write_text(out / "summary_precision.csv", by_precision(fits, seed).to_csv(index=False))
+    atomic_write_text(out / "summary_identified.csv", by_identification(fits, seed).to_csv(index=False))
+    atomic_write_text(out / "summary_test_kind.csv", by_test_kind(fits, seed).to_csv(index=False))
 
 
 def run(cfg: DictConfig) -> Path:

@@ -6,6 +6,8 @@ response goes through the functions here, all jnp and batched over datasets:
 
 * :func:`saturate` and :func:`steady_response`: the steady-state weekly response at a
   constant weekly spend (with normalised adstock a constant spend settles at itself);
+* :func:`marginal_at`: the derivative of that response at a weekly spend (the true marginal
+  ROI, KPI per unit of spend, at e.g. the observed mean weekly spend);
 * :func:`channel_media`: one channel's weekly contribution for arbitrary spend histories
   (the lift-test replays);
 * :func:`media_totals_under`: total media contribution when the observed spend is scaled by
@@ -55,6 +57,25 @@ def steady_response(p: ResponseParams, weekly_spend):
     """
     e = lambda a: jnp.asarray(a)[..., None, :]
     return e(p.beta) * saturate(weekly_spend, e(p.half), e(p.slope), e(p.misspecified))
+
+
+def marginal_at(p: ResponseParams, weekly_spend) -> np.ndarray:
+    """True marginal ROI: ``d steady_response / d spend`` at weekly spend ``[..., K]`` -> ``[..., K]``.
+
+    Closed form, ``beta * hill'(x; h, s)`` where well specified and ``beta * ln2 / h * exp(-x ln2 / h)``
+    where the saturation is exponential (float64 numpy). KPI per unit of spend, like ROI: it is
+    the return of the next unit of weekly spend once the adstock has settled.
+
+    Args:
+        p: response parameters with the same leading axes as ``weekly_spend`` (e.g. ``[N, K]``).
+        weekly_spend: e.g. each channel's observed mean weekly spend ``[N, K]``.
+    """
+    with jax.enable_x64(True):
+        f = lambda a: jnp.asarray(a, jnp.float64)
+        x, h, s = f(weekly_spend), f(p.half), f(p.slope)
+        d = jnp.where(jnp.asarray(p.misspecified), tf.exponential_saturation_derivative(x, h),
+                      tf.hill_derivative(x, h, s))
+        return np.asarray(f(p.beta) * d)
 
 
 def channel_media(weights, beta, half, slope, misspecified, series, burn_in: int):

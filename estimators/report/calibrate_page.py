@@ -95,6 +95,28 @@ def _test_classes(ts: pd.DataFrame, low: float) -> pd.DataFrame:
     return cls
 
 
+def _identification(ch: pd.DataFrame, f: dict) -> tuple:
+    """The prior-against-posterior figure and the identification table (runs from before them: none)."""
+    if "roi_identified_before" not in ch.columns:
+        return ()
+    from estimators.report.identification_figure import calibrate_tables, prior_posterior
+
+    thr = float(f.get("max_sd_ratio", 0.7))
+    cols = ["channel", "mroi_mean_before", "mroi_mean_after", "roi_sd_ratio_before", "roi_sd_ratio_after",
+            "mroi_sd_ratio_before", "mroi_sd_ratio_after", "low_spend_share", "roi_identified_before",
+            "roi_identified_after", "identification_reason_after"]
+    return (
+        Figure("prior_posterior", "What the data identify: prior against posterior, ROI and mROI",
+               prior_posterior(calibrate_tables(ch), thr),
+               f"Grey: the prior's 90% interval (before any test); markers: posterior mean and 90% interval; "
+               f"hollow: ROI mostly prior (posterior sd above {thr:g} x the prior's). mROI: the marginal "
+               "return at current mean weekly spend."),
+        Table("identification", "What the data identify: mROI, sd ratios (posterior / prior) and the flag",
+              ch[cols], formats={c: ".2f" for c in cols if c.startswith(("mroi_", "roi_sd"))} | {"low_spend_share": ".0%"},
+              caption=f"roi_identified: ROI posterior sd <= {thr:g} x its prior sd (conf/identification)."),
+    )
+
+
 def build(r: CalibrationResult) -> Report:
     """The calibration report of one run."""
     f, ch, ts = r.facts, r.channels, r.tests
@@ -128,6 +150,7 @@ def build(r: CalibrationResult) -> Report:
             Table("channels", "Per channel: ROI, shares, tag and budget", ch, show=CHANNEL_SHOW, classes=ch_cls,
                   formats=fmt2, caption=f"Calibration coverage (share of spend in experiment-backed channels): "
                   f"{_pct(f['coverage'])}. channels.csv holds every column."),
+            *_identification(ch, f),
             Table("belief_revision", "Belief revision (seeds/001 step 4): pre vs post mean and 90% width",
                   revision, formats={c: ".2f" for c in revision.columns if c not in ("channel", "tag")}),
         )),

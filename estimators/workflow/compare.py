@@ -44,12 +44,19 @@ def holdout_mape(post: Posterior, obs: Observed) -> float:
     return float(np.mean(np.abs(pred - actual) / np.abs(actual)))
 
 
+IDENT_CHANNEL_COLUMNS = ("mroi_mean", "mroi_q05", "mroi_q95", "roi_sd_ratio", "mroi_sd_ratio", "roi_identified",
+                         "identification_reason")
+
+
 def channel_table(obs: Observed, before: Posterior, after: Posterior, an_before: Analysis,
-                  an_after: Analysis, backed: np.ndarray) -> pd.DataFrame:
+                  an_after: Analysis, backed: np.ndarray, ident_before=None, ident_after=None) -> pd.DataFrame:
     """One row per channel (``channels.csv``): the fixed columns :data:`CHANNEL_COLUMNS` first.
 
     Extra columns: ``channel``, ``tag``, ``spend_share``, ``budget_current``, ``roi_width_before/after``
-    (90% width), ``revision`` (post - pre mean), ``width_ratio`` (post / pre width), ``lag_days_before/after``.
+    (90% width), ``revision`` (post - pre mean), ``width_ratio`` (post / pre width), ``lag_days_before/after``;
+    with the two fits' :class:`estimators.decisions.identification.Identification`, what the data
+    identify: :data:`IDENT_CHANNEL_COLUMNS` with ``_before`` / ``_after``, then ``low_spend_share``
+    and the prior's ``roi_prior_log_sd``, ``mroi_prior_log_sd`` and 90% intervals (one prior, before any test).
     """
     k = len(obs.channel_names)
     sb, sa = summarise(before), summarise(after)
@@ -68,6 +75,15 @@ def channel_table(obs: Observed, before: Posterior, after: Posterior, an_before:
     df["revision"] = df["roi_mean_after"] - df["roi_mean_before"]
     df["width_ratio"] = df["roi_width_after"] / df["roi_width_before"]
     df["lag_days_before"], df["lag_days_after"] = sb.lag_days[0, :k], sa.lag_days[0, :k]
+    if ident_before is not None and ident_after is not None:
+        from estimators.decisions.identification import identification_frame
+
+        fb, fa = identification_frame(ident_before, 0, k), identification_frame(ident_after, 0, k)
+        for c in IDENT_CHANNEL_COLUMNS:
+            df[f"{c}_before"], df[f"{c}_after"] = fb[c].to_numpy(), fa[c].to_numpy()
+        for c in ("low_spend_share", "roi_prior_log_sd", "mroi_prior_log_sd", "roi_prior_q05", "roi_prior_q95",
+                  "mroi_prior_q05", "mroi_prior_q95"):
+            df[c] = fb[c].to_numpy()
     return df
 
 

@@ -19,9 +19,9 @@ from estimators.workflow.compare import CHANNEL_COLUMNS
 from userdata_fixtures import COLUMN_OVERRIDES, write_user_files
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = ("roi_forest", "shares_budget", "response_curves")
-TABLES = ("tests", "channels", "belief_revision", "budget", "tested_levels", "disagreement_checklist",
-          "monitor", "fit_details")
+FIGURES = ("roi_forest", "prior_posterior", "shares_budget", "response_curves")
+TABLES = ("tests", "channels", "identification", "belief_revision", "budget", "tested_levels",
+          "disagreement_checklist", "monitor", "fit_details")
 # Tiny and fast: the fast path, few draws, a short curve grid.
 FAST = ["inference=fast", "inference.laplace_draws=400", "inference.adam_steps=150", "model.n_fourier=2",
         "model.max_lag=8", "analysis_draws=60", "curve_points=11", "holdout_weeks=8"]
@@ -85,6 +85,12 @@ def test_outputs_and_fixed_tables(run_dir):
     ch = pd.read_csv(out / "channels.csv")
     assert list(ch.columns[1:1 + len(CHANNEL_COLUMNS)]) == list(CHANNEL_COLUMNS)
     assert list(ch["channel"]) == ["tv", "search", "social"]
+    # what the data identify, for both fits, after the fixed columns; the flag follows the rule
+    for tag in ("before", "after"):
+        assert (ch[f"roi_identified_{tag}"] == (ch[f"roi_sd_ratio_{tag}"] <= 0.7)).all()
+        assert (ch[f"mroi_q05_{tag}"] <= ch[f"mroi_mean_{tag}"]).all() and (ch[f"mroi_mean_{tag}"] <= ch[f"mroi_q95_{tag}"]).all()
+        assert ch[f"identification_reason_{tag}"].str.match("identified|mostly prior").all()
+    assert ch["low_spend_share"].between(0, 1).all() and (ch["roi_prior_q05"] < ch["roi_prior_q95"]).all()
     assert np.all(ch["roi_q05_before"] <= ch["roi_mean_before"]) and np.all(ch["roi_mean_before"] <= ch["roi_q95_before"])
     assert np.all(ch["roi_q05_after"] <= ch["roi_q95_after"])
     # the CSV keeps 6 significant digits: each of the 3 shares is off by at most 5e-7

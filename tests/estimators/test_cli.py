@@ -107,8 +107,19 @@ def test_cli_writes_the_contract_files(sim_dir, tmp_path):
              "calibration=m2", "inference=fast", "seed=0", f"out={out}")
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(out / "posterior_summary.csv")
+    from estimators.decisions.identification import IDENT_COLUMNS
+
     assert list(df.columns) == ["channel", "roi_mean", "roi_sd", "roi_q05", "roi_q50", "roi_q95",
-                                "share_mean", "lag_days"]
+                                "share_mean", "lag_days", *IDENT_COLUMNS]
+    # what the data identify: the flag follows the stated rule, with its reason, and the figure shows it
+    assert df["roi_identified"].dtype == bool
+    assert (df["roi_identified"] == (df["roi_sd_ratio"] <= 0.7)).all()
+    np.testing.assert_allclose(df["roi_sd_ratio"], df["roi_log_sd"] / df["roi_prior_log_sd"], rtol=1e-4)
+    assert all(r.startswith("identified" if ok else "mostly prior")
+               for r, ok in zip(df["identification_reason"], df["roi_identified"]))
+    assert (df["mroi_q05"] <= df["mroi_mean"]).all() and (df["mroi_mean"] <= df["mroi_q95"]).all()
+    assert df["low_spend_share"].between(0, 1).all()
+    assert (out / "prior_posterior.png").stat().st_size > 10_000
     assert np.all(df.roi_sd > 0) and df.share_mean.sum() == pytest.approx(1.0, abs=1e-3)
     diag = json.loads((out / "diagnostics.json").read_text())
     assert diag["calibration"] == "m2" and diag["method"] == "fast" and diag["n_tests_used"] > 0

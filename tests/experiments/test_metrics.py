@@ -75,3 +75,13 @@ def test_paired_summary_quantiles_and_bootstrap_ci():
     assert (s.n, s.median, s.q25, s.q75) == (101, 51.0, 26.0, 76.0)
     assert s.ci_low < 51 < s.ci_high and s.ci_high - s.ci_low < 30
     assert M.paired_summary([np.nan]).n == 0
+
+
+def test_identification_metrics_on_hand_values():
+    x = inputs(mroi_hat=np.array([[1.0, 3.0], [0.5, 1.0]]), mroi=np.array([[2.0, 2.0], [0.5, 1.0]]),
+               identified=np.array([[True, False], [True, True]]))
+    v = M.evaluate(x, ["mroi_error", "roi_identified_share"])
+    np.testing.assert_allclose(v["mroi_error"], [0.5, 0.0])
+    np.testing.assert_allclose(v["roi_identified_share"], [0.5, 1.0])
+    assert M.METRICS["mroi_error"].paired == "relative" and M.METRICS["roi_identified_share"].paired == "none"
+    assert np.isnan(M.evaluate(inputs(), ["mroi_error"])["mroi_error"]).all()     # without the inputs: NaN

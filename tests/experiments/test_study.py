@@ -66,6 +66,31 @@ def test_fit_table_has_every_fit_and_column(runs):
     assert fits["roi_mape"].between(0, 10).all() and fits["coverage90"].between(0, 1).all()
 
 
+def test_identification_columns_and_their_summary(runs):
+    """fits.parquet carries mROI and the identification per channel; summary_identified.csv splits
+    each arm's channels by the baseline's flag, and its groups add up to the arm's channels."""
+    fits = pd.read_parquet(runs[0] / "fits.parquet")
+    for col in ("mroi_error", "roi_identified_share", "mroi_hat", "mroi_true", "roi_identified", "roi_sd_ratio",
+                "mroi_sd_ratio", "low_spend_share", "test_kind"):
+        assert col in fits.columns, col
+    n_ch = fits["roi_hat"].map(len)
+    assert (fits["roi_identified"].map(len) == n_ch).all() and (fits["mroi_true"].map(len) == n_ch).all()
+    share = fits["roi_identified"].map(lambda v: sum(map(bool, v)) / len(v))
+    assert (share == fits["roi_identified_share"]).all()
+    assert (fits["mroi_error"] > 0).all() and fits["mroi_error"].notna().all()
+    assert set(fits.loc[fits["arm"] == "none", "test_kind"]) == {"none"}
+    assert set(fits.loc[fits["arm"] == "good/all", "test_kind"]) == {"go_dark"}
+    ident = pd.read_csv(runs[0] / "summary_identified.csv")
+    assert set(ident["group"]) <= {"identified", "not identified"}
+    assert set(ident["metric"]) == {"roi_error", "mroi_error", "coverage90"}
+    per = ident[ident["metric"] == "roi_error"].groupby("arm")
+    channels = {a: int(n_ch[fits["arm"] == a].sum()) for a in fits["arm"].unique() if a != "none"}
+    assert per["channels"].sum().to_dict() == channels
+    assert per["share"].sum().round(9).eq(1.0).all()
+    kinds = pd.read_csv(runs[0] / "summary_test_kind.csv")
+    assert set(kinds["metric"]) == {"roi_mape", "mroi_error"} and "go_dark" in set(kinds["test_kind"])
+
+
 def test_summary_and_eqs_tables(runs):
     summary = pd.read_csv(runs[0] / "summary.csv", index_col=0)
     assert {"good/all", "bad/all", "mixed/single_best"} <= set(summary.columns)
