@@ -335,6 +335,7 @@ def score_step(ctx: Context, sim: SimBatch, truth: TruthView, fs: FitSet,
                     "ess_roi_min": float(np.nanmin(d.ess_bulk_roi[j])) if post.method == "nuts" else float("nan"),
                     "draws_per_chain": int(d.n_draws[j]), "sampler_restarts": int(d.restarts[j]),
                     "mean_leapfrog_steps": float(d.mean_steps[j]),
+                    "map_grad_norm": float(d.map_grad_norm[j]), "map_min_eig": float(d.map_min_eig[j]),
                     "fit_seconds": float(d.seconds[j]), "quality_ok": bool(d.quality_ok[j]),
                     "quality": d.quality[j], "n_tests_used": len(sel.tests) if sel is not None else 0,
                     "status": "ok" if (d.quality_ok[j] or post.method != "nuts") else "below_quality_bar"})

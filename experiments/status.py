@@ -5,6 +5,11 @@ Statuses, first match wins:
 * ``failed``: a non-finite ROI estimate or metric (the fit produced no usable posterior);
 * ``diverged``: NUTS divergent transitions above ``max_divergence_share`` of its post-warm-up draws;
 * ``below_quality_bar``: NUTS missed the quality bar (R-hat / ESS), the reason from the sampler;
+* ``approximation_unreliable``: a fast-path fit (MAP + Laplace) whose MAP search did not converge
+  (gradient norm above ``MAX_MAP_GRAD_NORM``) or whose Laplace ROI posterior is wider than the
+  prior on a channel (log-scale sd ratio above ``MAX_FAST_SD_RATIO``): the likelihood bends the
+  wrong way at the MAP (for example a test that contradicts the data), the Gaussian is not the
+  posterior there, and its mean can be absurd. Refit such datasets with NUTS;
 * ``ok``.
 
 A failed fit keeps its row (with NaN metrics); the paired summaries count the pairs they could
@@ -15,8 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-STATUSES = ("ok", "below_quality_bar", "diverged", "failed")
+STATUSES = ("ok", "approximation_unreliable", "below_quality_bar", "diverged", "failed")
 MAX_DIVERGENCE_SHARE = 0.01
+MAX_MAP_GRAD_NORM = 1.0      # estimators.fit warns above the same value
+MAX_FAST_SD_RATIO = 1.0      # a Gaussian posterior is never wider than its Gaussian prior
 
 
 def classify(fits: pd.DataFrame, metrics, chains: int, max_divergence_share: float = MAX_DIVERGENCE_SHARE
@@ -46,12 +53,30 @@ def classify(fits: pd.DataFrame, metrics, chains: int, max_divergence_share: flo
         elif r.get("inference") == "nuts" and not bool(r.get("quality_ok", True)):
             status.append("below_quality_bar")
             reason.append(str(r.get("quality", "")))
+        elif r.get("inference") == "fast" and _fast_unreliable(r):
+            status.append("approximation_unreliable")
+            reason.append(_fast_unreliable(r))
         else:
             status.append("ok")
             reason.append("")
     out["status"] = status
     out["reason"] = reason
     return out
+
+
+def _fast_unreliable(r) -> str:
+    """Why a fast-path row's Laplace approximation is not to be trusted ('' if it is)."""
+    why = []
+    g = float(r.get("map_grad_norm", 0.0))
+    if not g <= MAX_MAP_GRAD_NORM:
+        why.append(f"MAP gradient norm {g:.3g} > {MAX_MAP_GRAD_NORM:g}")
+    ratio = np.asarray(r.get("roi_sd_ratio", []), float)
+    if ratio.size and np.nanmax(ratio) > MAX_FAST_SD_RATIO:
+        k = int(np.nanargmax(ratio))
+        names = list(r.get("channels", []))
+        name = names[k] if k < len(names) else str(k)
+        why.append(f"Laplace ROI posterior of {name} wider than its prior (sd ratio {ratio[k]:.2f})")
+    return "; ".join(why)
 
 
 def counts(fits: pd.DataFrame) -> dict:

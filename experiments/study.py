@@ -295,9 +295,9 @@ def run(cfg: DictConfig) -> Path:
     write_summaries(out, fits, long, int(cfg.seed))
     table = summary_table(long)
     by_arm = counts_by_arm(fits)
-    table.loc["fits not ok: failed / diverged / below quality bar"] = [
+    table.loc["fits not ok: failed / diverged / below quality bar / approximation unreliable"] = [
         (f"{by_arm.loc[a, 'failed']} / {by_arm.loc[a, 'diverged']} / {by_arm.loc[a, 'below_quality_bar']}"
-         if a in by_arm.index else "") for a in table.columns]
+         f" / {by_arm.loc[a, 'approximation_unreliable']}" if a in by_arm.index else "") for a in table.columns]
     atomic_write_text(out / "summary.csv", table.to_csv())
     atomic_write_text(out / "status.csv", by_arm.to_csv())
     if cfg.get("figures", True):

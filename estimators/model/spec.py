@@ -121,7 +121,7 @@ class InferenceSpec:
     lockstep: int = 1
     adam_steps: int = 200
     adam_lr: float = 0.02
-    newton_steps: int = 20
+    newton_steps: int = 40
     laplace_draws: int = 1000
 
     def validate(self) -> None:

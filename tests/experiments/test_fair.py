@@ -195,10 +195,11 @@ def test_iroas_decomposition_parts_add_up_and_split_the_variance():
 @pytest.mark.parametrize("preset,median,lo,hi", [("roi_half", 0.911, 0.34, 2.44), ("roi_double", 3.644, 1.36, 9.78),
                                                  ("roi_wide", 1.414, 0.20, 10.0)])
 def test_prior_presets_move_only_the_roi_prior(preset, median, lo, hi):
-    """priors=<preset> composes over the defaults: the ROI prior's median and 90% interval as
-    documented, every other prior unchanged, in the baseline and the calibrated arms alike."""
+    """priors=<preset> composes over the profile-matched set (priors=profiles): the ROI prior's
+    median and 90% interval as documented, every other prior unchanged, in the baseline and the
+    calibrated arms alike."""
     ctx, _ = _ctx("inference=fast", f"priors={preset}")
-    default, _ = _ctx("inference=fast")
+    default, _ = _ctx("inference=fast", "priors=profiles")
     mu, sd = ctx.base_spec.priors.roi
     assert np.exp(mu) == pytest.approx(median, rel=1e-3)
     assert np.exp(mu - 1.6449 * sd) == pytest.approx(lo, rel=1e-2) and np.exp(mu + 1.6449 * sd) == pytest.approx(hi, rel=1e-2)
