@@ -56,6 +56,14 @@ class Progress:
         """Set the count of finished units to ``n_done``."""
         self.add(int(n_done) - self.n)
 
+    def retotal(self, total: int) -> None:
+        """Change the total (a sampler whose cap grew), keeping the count and the rate."""
+        if int(total) != self.total:
+            self.total = int(total)
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.refresh()
+
     def add(self, k: int = 1) -> None:
         now = time.time()
         self.n += int(k)
