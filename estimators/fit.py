@@ -101,7 +101,8 @@ def run(cfg) -> Path:
         from estimators.inference.nuts import warmup_iterations
 
         cap = warmup_iterations(spec) + spec.inference.draws
-        bar = Progress(cap, "fit (nuts, per chain, warm-up + draws up to the cap)", unit="iter")
+        bar = Progress(cap, "fit (nuts, per chain, warm-up + draws up to the cap)", unit="iter",
+                       first=f"chunk of {spec.inference.chunk}")
 
         def tick(n_done, step=None):
             if step is not None:
