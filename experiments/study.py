@@ -289,20 +289,16 @@ def run(cfg: DictConfig) -> Path:
     retried = [s.shard_id for s in todo if (shard_dir / f"{s.shard_id}.failed.parquet").exists()]
     if retried:
         print(f"retrying {len(retried)} shard(s) that failed before: {', '.join(retried)}", file=sys.stderr, flush=True)
-    failed = []
     with Progress(len(todo), f"study {cfg.study.name}", unit="shard", lines=True) as bar:
         if jobs == 1 and engine.kind == "local":
             for shard in todo:
-                n_fits, bad = _compute_shard(ctx, shard, lay.arms, lay.mixed_arms, shard_dir)
-                done_fits += n_fits
-                failed += [shard.shard_id] if bad else []
+                done_fits += _compute_shard(ctx, shard, lay.arms, lay.mixed_arms, shard_dir)[0]
                 bar.add()
         elif todo:
             parent = os.getpid() if engine.kind == "local" else None
             tasks = [(plain, world_dicts, seed, s, lay.arms, lay.mixed_arms, str(shard_dir), parent) for s in todo]
-            for shard_id, (n_fits, bad) in run_tasks(_worker, tasks, engine, jobs):
+            for shard_id, (n_fits, _) in run_tasks(_worker, tasks, engine, jobs):
                 done_fits += n_fits
-                failed += [shard_id] if bad else []
                 bar.add()
     if limited:
         manifest = json.loads((out / "manifest.json").read_text())
@@ -312,7 +308,8 @@ def run(cfg: DictConfig) -> Path:
         return out
     # Rows in a canonical order (dataset, then arm), so the tables and the seeded bootstrap of the
     # summaries do not depend on how the datasets were cut into shards.
-    # A failed shard's rows come from its failure record (no eqs rows: its tests were never scored).
+    # A failed shard's rows come from its failure record (no eqs rows: its tests were never scored);
+    # any shard without its done-mark has one, since every shard of the layout was attempted.
     ok = [s for s in lay.shards if (shard_dir / f"{s.shard_id}.fits.parquet").exists()]
     failed = [s.shard_id for s in lay.shards if s not in ok]
     fits = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in ok]
