@@ -102,8 +102,23 @@ def run(cfg) -> Path:
         raise ConfigError("lift_tests", f"calibration={spec.calibration.method} needs lift_tests=PATH "
                           "with at least one test")
     batch = build_batch([obs], [tests], spec)
-    with Progress(1, f"fit ({spec.inference.method})", unit="fit") as bar:
-        post, draws = fit_with_draws(jax.random.key(seed), batch, spec, progress=bar.to)
+    if spec.inference.method == "nuts":
+        # One dataset: count NUTS iterations per chain (warm-up + draws, up to the cap), chunk by chunk.
+        from estimators.inference.nuts import warmup_iterations
+
+        cap = warmup_iterations(spec) + spec.inference.draws
+        bar = Progress(cap, "fit (nuts, per chain, warm-up + draws up to the cap)", unit="iter",
+                       first=f"chunk of {spec.inference.chunk}")
+
+        def tick(n_done, step=None):
+            if step is not None:
+                bar.retotal(step[1])
+                bar.to(step[0])
+    else:
+        bar = Progress(1, f"fit ({spec.inference.method})", unit="fit")
+        tick = lambda n_done, step=None: bar.to(n_done)
+    with bar:
+        post, draws = fit_with_draws(jax.random.key(seed), batch, spec, progress=tick)
     table = summary_frame(post, 0)
     values = table.drop(columns=["channel"]).to_numpy(float)
     if not np.all(np.isfinite(values)):

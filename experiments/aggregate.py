@@ -55,28 +55,38 @@ def paired(fits: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _floats(values) -> np.ndarray:
+    """A list column's cell as floats (a failed fit's missing values, stored as nulls, become NaN)."""
+    return np.asarray(values, float)
+
+
 def stability_split(fits: pd.DataFrame) -> pd.DataFrame:
     """Bias squared and variance of ``ROI_hat / ROI`` across each truth's replicates, per arm.
 
     For every truth and channel with at least two replicates in the arm: ``bias2 = (mean_r x - 1)^2``
     and ``variance = var_r x`` (ddof 1) of ``x = ROI_hat / ROI``; their sum is the mean square
     error of ``x`` about 1 (with the unbiased variance). Rows: arm (``none`` included), with the
-    means over truths and channels, the variance's share of their sum, and the number of truths.
+    means over truths and channels, the variance's share of their sum, the number of truths, and
+    ``n_truths_excluded``: truths left out because a replicate's ROI estimate is not finite.
     """
     rows = []
     for arm, grp in fits.groupby("arm", sort=False):
-        b2, var, truths = [], [], 0
+        b2, var, truths, excluded = [], [], 0, 0
         for _, t in grp.groupby("truth_id"):
             if len(t) < 2:
                 continue
-            x = np.stack(t["roi_hat"].map(np.asarray)) / np.asarray(t["roi_true"].iloc[0], float)[None, :]
+            x = np.stack(t["roi_hat"].map(_floats)) / np.asarray(t["roi_true"].iloc[0], float)[None, :]
+            if not np.all(np.isfinite(x)):     # a failed fit among the replicates: counted, not averaged
+                excluded += 1
+                continue
             b2.append((x.mean(0) - 1.0) ** 2)
             var.append(x.var(0, ddof=1))
             truths += 1
         if not truths:
             continue
         b2m, vm = float(np.mean(np.concatenate(b2))), float(np.mean(np.concatenate(var)))
-        rows.append({"arm": arm, "n_truths": truths, "bias2": b2m, "variance": vm, "mse": b2m + vm,
+        rows.append({"arm": arm, "n_truths": truths, "n_truths_excluded": excluded, "bias2": b2m, "variance": vm,
+                     "mse": b2m + vm,
                      "variance_share": vm / (b2m + vm) if b2m + vm > 0 else float("nan"),
                      "replicates": int(grp.groupby("truth_id").size().median())})
     return pd.DataFrame(rows)
@@ -118,8 +128,8 @@ def stability_pairs(fits: pd.DataFrame, arm: str) -> pd.DataFrame:
             continue
         roi = np.asarray(b["roi_true"].iloc[0], float)
         rows.append({"truth_id": truth_id,
-                     "none": M.stability(np.stack(b["roi_hat"].map(np.asarray)), roi),
-                     "arm": M.stability(np.stack(a["roi_hat"].map(np.asarray)), roi)})
+                     "none": M.stability(np.stack(b["roi_hat"].map(_floats)), roi),
+                     "arm": M.stability(np.stack(a["roi_hat"].map(_floats)), roi)})
     return pd.DataFrame(rows)
 
 

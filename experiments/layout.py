@@ -166,3 +166,17 @@ def fit_root(root):
     ``<dataset id>/<arm>`` (see :func:`estimators.inference.laplace.dataset_keys`), so it depends
     on neither the shard layout nor the batch it was fitted in."""
     return jax.random.fold_in(root, tag("fits"))
+
+
+def planned_fits(shard: Shard, arms: Sequence[Arm], mixed_arms: Sequence[Arm]) -> list[tuple]:
+    """Every fit a shard will make (:func:`experiments.pipeline.run_shard`), from the layout alone:
+    ``(dataset_id, truth_id, replicate, arm)``; the baseline ``none`` of every dataset, then each
+    calibrated arm on its datasets (``mixed_arms`` on the mixed datasets only). Dataset ids are the
+    simulator's, ``<world>-t<truth>-r<replicate>``."""
+    data = [(f"{shard.world}-t{t:03d}", t, r) for t in range(shard.first_truth, shard.first_truth + shard.n_truths)
+            for r in range(shard.replicates)]
+    mixed = [d for d in data if d[2] == shard.mixed_rep and d[1] - shard.first_truth < shard.mixed_truths]
+    out = [(f"{tid}-r{r}", tid, r, Arm("none", "none")) for tid, _, r in data]
+    for arm in list(arms) + list(mixed_arms):
+        out += [(f"{tid}-r{r}", tid, r, arm) for tid, _, r in (mixed if arm in mixed_arms else data)]
+    return out

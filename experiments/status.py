@@ -12,7 +12,8 @@ Statuses, first match wins:
   posterior there, and its mean can be absurd. Refit such datasets with NUTS;
 * ``ok``.
 
-A failed fit keeps its row (with NaN metrics); the paired summaries count the pairs they could
+A shard whose computation raised gets one ``failed`` row per planned fit (:func:`failed_rows`,
+reason ``shard raised <type>: <message>``). A failed fit keeps its row (with NaN metrics); the paired summaries count the pairs they could
 not use in ``n_excluded`` beside ``n``, so no fit drops silently out of a median.
 """
 from __future__ import annotations
@@ -100,4 +101,38 @@ def with_exclusions(long: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
     out["n_pairs"] = [int(pairs.get(a, 0)) for a in out["arm"]]
     out.loc[stab, "n_pairs"] = out.loc[stab, "n"]             # stability pairs truths, not fits
     out["n_excluded"] = (out["n_pairs"] - out["n"]).astype(int)
+    return out
+
+
+def exception_reason(exc: BaseException) -> str:
+    """One line: ``<exception type>: <message>`` (whitespace collapsed, at most 300 characters)."""
+    msg = " ".join(str(exc).split())
+    line = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def failed_rows(planned, world: str, n_channels: int, calibration_of, inference: str, shard_id: str,
+                reason: str) -> pd.DataFrame:
+    """One ``failed`` row per planned fit of a shard whose computation raised.
+
+    Args:
+        planned: ``(dataset_id, truth_id, replicate, arm)`` of every fit
+            (:func:`experiments.layout.planned_fits`).
+        world: the shard's world; ``n_channels``: its channels (the per-channel columns are
+            ``n_channels`` NaNs, so the aggregation's stacking still works and excludes them).
+        calibration_of: ``arm -> calibration label`` (``none`` for the baseline).
+        inference: the inference method.
+        reason: the one-line exception (:func:`exception_reason`).
+
+    Every metric column is left out (NaN once concatenated with the finished shards' rows).
+    """
+    nan = [float("nan")] * int(n_channels)
+    rows = [{"dataset_id": d, "world": world, "truth_id": t, "replicate": int(r), "shard": shard_id,
+             "scenario": a.scenario, "strategy": a.strategy, "arm": a.name, "calibration": calibration_of(a),
+             "inference": inference, "experiments": "none" if a.scenario == "none" else a.draws,
+             "roi_hat": nan, "roi_q05": nan, "roi_q95": nan, "roi_true": nan, "allocation_hat": nan,
+             "n_tests_used": 0, "quality_ok": False, "quality": "", "status": "failed",
+             "reason": "shard raised " + reason} for d, t, r, a in planned]
+    out = pd.DataFrame(rows)
+    out["ordinal"] = range(len(out))
     return out

@@ -37,7 +37,7 @@ from experiments.aggregate import (by_identification, by_precision, by_test_kind
 from experiments.layout import layout
 from experiments.pipeline import Context, run_shard
 from harness.cli import job_out
-from harness.errors import ConfigError
+from harness.errors import ConfigError, FitError, InputError
 from harness.manifest import atomic_write_text, config_hash, write_run_files
 from simulate.config import world_spec
 from simulate.lifttests import lift_spec
@@ -161,16 +161,44 @@ def _workers(value, n_todo: int) -> int:
     return max(1, min(n, n_todo))
 
 
-def _compute_shard(ctx: Context, shard, arms, mixed_arms, shard_dir: Path) -> int:
-    """Fit one shard and write its tables atomically; returns its number of fits."""
-    from experiments.metrics import METRICS
-    from experiments.status import classify
+def _compute_shard(ctx: Context, shard, arms, mixed_arms, shard_dir: Path) -> tuple[int, bool]:
+    """Fit one shard and write its tables atomically; returns ``(number of fits, whether it failed)``.
 
-    fits, eqs = run_shard(ctx, shard, arms, mixed_arms)
-    fits = classify(fits, [m for m in METRICS if m in fits.columns], ctx.base_spec.inference.chains)
+    A shard whose computation raises (any ``Exception`` but a config or input error, which stops
+    the study) does not stop the study: every fit it planned becomes a ``failed`` row whose
+    ``reason`` is the exception's type and message, written to ``<shard>.failed.parquet`` (and the
+    traceback to ``<shard>.failed.txt``), never to ``<shard>.fits.parquet``, the done-mark, so a
+    rerun retries the shard; a shard that succeeds removes its failure record.
+    """
+    import traceback
+
+    from experiments.layout import planned_fits
+    from experiments.metrics import METRICS
+    from experiments.status import classify, exception_reason, failed_rows
+
+    failed = shard_dir / f"{shard.shard_id}.failed.parquet"
+    try:
+        fits, eqs = run_shard(ctx, shard, arms, mixed_arms)
+        fits = classify(fits, [m for m in METRICS if m in fits.columns], ctx.base_spec.inference.chains)
+    except (ConfigError, InputError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded as failed rows, reported at the end
+        reason = exception_reason(exc)
+        cal_label = lambda a: "none" if a.scenario == "none" else \
+            ctx.cal_specs[a.calibration or next(iter(ctx.cal_specs))].calibration.label
+        rows = failed_rows(planned_fits(shard, arms, mixed_arms), shard.world,
+                           ctx.worlds[shard.world].n_channels, cal_label, ctx.base_spec.inference.method,
+                           shard.shard_id, reason)
+        atomic_write_text(shard_dir / f"{shard.shard_id}.failed.txt", traceback.format_exc())
+        _atomic_parquet(rows, failed)
+        print(f"  [{shard.shard_id}] failed: {reason} ({len(rows)} fits recorded as failed; a rerun "
+              f"retries the shard)", file=sys.stderr, flush=True)
+        return len(rows), True
     _atomic_parquet(eqs, shard_dir / f"{shard.shard_id}.eqs.parquet")
     _atomic_parquet(fits, shard_dir / f"{shard.shard_id}.fits.parquet")   # its presence marks the shard done
-    return len(fits)
+    for stale in (failed, shard_dir / f"{shard.shard_id}.failed.txt"):
+        stale.unlink(missing_ok=True)
+    return len(fits), False
 
 
 def _worker(plain: dict, world_dicts: dict, seed: int, shard, arms, mixed_arms, shard_dir: str,
@@ -265,15 +293,18 @@ def run(cfg: DictConfig) -> Path:
     if done:
         print(f"resuming: {len(done)} shard(s) already done ({done_fits} fits)", file=sys.stderr, flush=True)
 
+    retried = [s.shard_id for s in todo if (shard_dir / f"{s.shard_id}.failed.parquet").exists()]
+    if retried:
+        print(f"retrying {len(retried)} shard(s) that failed before: {', '.join(retried)}", file=sys.stderr, flush=True)
     with Progress(len(todo), f"study {cfg.study.name}", unit="shard", lines=True) as bar:
         if jobs == 1 and engine.kind == "local":
             for shard in todo:
-                done_fits += _compute_shard(ctx, shard, lay.arms, lay.mixed_arms, shard_dir)
+                done_fits += _compute_shard(ctx, shard, lay.arms, lay.mixed_arms, shard_dir)[0]
                 bar.add()
         elif todo:
             parent = os.getpid() if engine.kind == "local" else None
             tasks = [(plain, world_dicts, seed, s, lay.arms, lay.mixed_arms, str(shard_dir), parent) for s in todo]
-            for shard_id, n_fits in run_tasks(_worker, tasks, engine, jobs):
+            for shard_id, (n_fits, _) in run_tasks(_worker, tasks, engine, jobs):
                 done_fits += n_fits
                 bar.add()
     if limited:
@@ -284,10 +315,16 @@ def run(cfg: DictConfig) -> Path:
         return out
     # Rows in a canonical order (dataset, then arm), so the tables and the seeded bootstrap of the
     # summaries do not depend on how the datasets were cut into shards.
-    fits = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in lay.shards],
+    # A failed shard's rows come from its failure record (no eqs rows: its tests were never scored);
+    # any shard without its done-mark has one, since every shard of the layout was attempted.
+    ok = [s for s in lay.shards if (shard_dir / f"{s.shard_id}.fits.parquet").exists()]
+    failed = [s.shard_id for s in lay.shards if s not in ok]
+    fits = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.fits.parquet") for s in ok]
+                                + [pd.read_parquet(shard_dir / f"{i}.failed.parquet") for i in failed],
                                 ignore_index=True), ["dataset_id", "arm"])
-    eqs = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.eqs.parquet") for s in lay.shards],
-                               ignore_index=True), ["dataset_id", "experiments", "scenario", "test_id"])
+    eqs = _canonical(pd.concat([pd.read_parquet(shard_dir / f"{s.shard_id}.eqs.parquet") for s in ok],
+                               ignore_index=True), ["dataset_id", "experiments", "scenario", "test_id"]) \
+        if ok else pd.DataFrame()
     _atomic_parquet(fits, out / "fits.parquet")
     _atomic_parquet(eqs, out / "eqs.parquet")
     long = with_exclusions(paired(fits, int(cfg.seed)), fits)
@@ -307,8 +344,12 @@ def run(cfg: DictConfig) -> Path:
     manifest = json.loads((out / "manifest.json").read_text())
     wall = round(time.time() - t_start, 1)
     status = counts(fits)
-    manifest.update({"status": "complete", "n_fits": int(len(fits)), "wall_seconds_last_invocation": wall,
-                     "n_fits_by_status": status, "n_fits_below_quality_bar": status["below_quality_bar"]})
+    manifest.update({"status": "complete_with_failures" if failed else "complete", "n_fits": int(len(fits)),
+                     "wall_seconds_last_invocation": wall, "n_fits_by_status": status,
+                     "n_fits_below_quality_bar": status["below_quality_bar"],
+                     "failed_shards": {i: str(pd.read_parquet(shard_dir / f"{i}.failed.parquet",
+                                                              columns=["reason"])["reason"].iloc[0])
+                                       for i in failed}})
     if not done:                       # the whole study ran in this invocation
         manifest["wall_seconds"] = wall
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
@@ -316,6 +357,10 @@ def run(cfg: DictConfig) -> Path:
         print(table.to_string())
     print(f"study '{cfg.study.name}' complete: {len(fits)} fits ("
           + ", ".join(f"{v} {k}" for k, v in status.items() if v) + f") -> {out}", file=sys.stderr)
+    if failed:
+        raise FitError(f"{len(failed)} of {len(lay.shards)} shard(s) raised ({', '.join(failed)}: "
+                       f"{manifest['failed_shards'][failed[0]]}); their fits are 'failed' rows in the tables and "
+                       f"status.csv, tracebacks in {shard_dir}/<shard>.failed.txt; rerun to retry them")
     return out
 
 

@@ -8,7 +8,9 @@ Inside, ``run(cfg)`` raising :class:`harness.errors.ConfigError` or
 
 Multirun: Hydra writes nothing into the working directory. The sweep's ``multirun.yaml`` goes
 to ``out=DIR`` when given (else ``results/multirun/<app>/<time>``), and :func:`job_out` gives
-each job its own folder, ``DIR/<override string>``.
+each job its own folder, ``DIR/<override string>``. Jobs run one after another (Hydra's basic
+launcher) unless ``hydra/launcher=parallel`` (``hydra_plugins/mmm_launcher``) runs them at once,
+each in its own process; ``jobs.engine=dask`` picks that launcher by itself.
 """
 from __future__ import annotations
 
@@ -189,5 +191,8 @@ def main(config_name: str, run: Callable, done: Callable | None = None) -> None:
         fixed = sorted(set(EXCLUDED) | {_key(o) for o in overrides if not _is_sweep(o)})
         extra = [o for o in extra if not o.startswith("hydra.job.config.override_dirname.exclude_keys=")]
         extra.append(f"hydra.job.config.override_dirname.exclude_keys=[{','.join(fixed)}]")
+        # On Dask the jobs are light drivers (their shards run on the cluster): run them at once.
+        if "jobs.engine=dask" in overrides and not any(_key(o) == "hydra/launcher" for o in overrides):
+            extra.append("hydra/launcher=parallel")
     sys.argv = [sys.argv[0]] + argv + extra
     _app()

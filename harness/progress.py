@@ -36,9 +36,12 @@ def _fmt(seconds: float) -> str:
 class Progress:
     """``with Progress(total, "study", unit="shard") as bar: ... bar.to(n_done)`` (or ``bar.add(k)``)."""
 
-    def __init__(self, total: int, desc: str, unit: str = "it", initial: int = 0, lines: bool = False):
-        """``lines``: without a terminal (a log file), print one plain line per update instead."""
+    def __init__(self, total: int, desc: str, unit: str = "it", initial: int = 0, lines: bool = False,
+                 first: str | None = None):
+        """``lines``: without a terminal (a log file), print one plain line per update instead;
+        ``first``: what the first update counts, for the wait message (default ``unit``)."""
         self.total, self.desc, self.unit = int(total), desc, unit
+        self.first = first or unit
         self.lines = lines and os.environ.get("MMM_PROGRESS") is None and not sys.stderr.isatty()
         self.n = int(initial)
         self.t_first, self.n_first = None, None
@@ -50,11 +53,19 @@ class Progress:
             self._bar = tqdm(total=self.total, initial=self.n, desc=desc, unit=unit, file=sys.stderr,
                              dynamic_ncols=True, mininterval=0.5,
                              bar_format="{desc}: {n_fmt}/{total_fmt} {unit} |{bar}| {elapsed} elapsed{postfix}")
-            self._bar.set_postfix_str("ETA after the first " + unit + " (compiling)", refresh=True)
+            self._bar.set_postfix_str("ETA after the first " + self.first + " (compiling)", refresh=True)
 
     def to(self, n_done: int) -> None:
         """Set the count of finished units to ``n_done``."""
         self.add(int(n_done) - self.n)
+
+    def retotal(self, total: int) -> None:
+        """Change the total (a sampler whose cap grew), keeping the count and the rate."""
+        if int(total) != self.total:
+            self.total = int(total)
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.refresh()
 
     def add(self, k: int = 1) -> None:
         now = time.time()
@@ -63,7 +74,7 @@ class Progress:
             self.t_first, self.n_first = now, self.n
         self.eta = eta_seconds(self.t_first, self.n_first, now, self.n, self.total)
         if self.lines:
-            eta = "ETA after the first " + self.unit if self.eta is None else f"ETA {_fmt(self.eta)}"
+            eta = "ETA after the first " + self.first if self.eta is None else f"ETA {_fmt(self.eta)}"
             print(f"{self.desc}: {self.n}/{self.total} {self.unit}(s) done, {eta} (compilation excluded)",
                   file=sys.stderr, flush=True)
         if self._bar is not None:

@@ -10,7 +10,8 @@ It receives one PRNG key per dataset ``[N]``, the MAP + Laplace approximation of
 (:class:`estimators.inference.laplace.Laplace`, numpy ``[N, ...]``), the padded batch, the key
 of the model's unconstrained layout (:func:`estimators.inference.laplace.model_fns_of`) and the
 validated spec, and returns :class:`Draws`. ``progress(n)`` may be called with the number of
-datasets finished so far. The built-in methods register themselves on import:
+datasets finished so far, and a method that samples in steps may also call
+``progress(n, step=(done, cap))`` with the running block's iterations per chain out of its cap. The built-in methods register themselves on import:
 ``fast`` (:mod:`estimators.inference.fast`) and ``nuts`` (:mod:`estimators.inference.nuts`).
 """
 from __future__ import annotations

@@ -123,20 +123,24 @@ def check_bar(u: np.ndarray, roi: np.ndarray, real: np.ndarray, bar: tuple) -> t
     return not reasons, reasons
 
 
-def _warm_and_draw(state, data, step, idx, coords, inf, n_warm: int, final: bool = False):
+def _warm_and_draw(state, data, step, idx, coords, inf, n_warm: int, final: bool = False, on_chunk=None):
     """Warm up, then draw chunks until the bar holds for every dataset of the block.
 
     Returns ``(chunks, None)`` when the run ends (bar met, or the cap), or ``(None, chunks)`` when
     ``readapt_after`` draws per chain have not met the bar and the caller should re-adapt
-    (never when ``final``).
+    (never when ``final``). ``on_chunk(iterations)`` is called after every chunk with this run's
+    iterations per chain so far (warm-up included).
     """
-    for _ in range(n_warm // inf.chunk):
+    tick = on_chunk or (lambda n: None)
+    for w in range(n_warm // inf.chunk):
         state, _ = step(state, data)
+        tick((w + 1) * inf.chunk)
     chunks = []
     while True:
         state, out = step(state, data)
         chunks.append(jax.device_get(out))
         n_draws = len(chunks) * inf.chunk
+        tick(n_warm + n_draws)
         if n_draws >= inf.draws:
             return chunks, None
         if n_draws < inf.min_draws or not inf.adaptive:
@@ -150,7 +154,12 @@ def _warm_and_draw(state, data, step, idx, coords, inf, n_warm: int, final: bool
 
 @register("nuts")
 def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -> Draws:
-    """NUTS draws of every dataset, each run until its ROIs meet the quality bar (or the cap)."""
+    """NUTS draws of every dataset, each run until its ROIs meet the quality bar (or the cap).
+
+    ``progress(n_done)`` is called as blocks finish, and ``progress(n_done, step=(it, cap))`` after
+    every chunk of the running block: ``it`` iterations per chain so far (warm-up included) out of
+    at most ``cap`` (warm-up + ``draws``; a re-adapted block's cap grows by its first run).
+    """
     inf = spec.inference
     spec = replace(spec, calibration=CalibrationSpec())      # calibration lives in the data
     fns = L.model_fns_of(fns_key)
@@ -169,7 +178,9 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
         k_start, k_init, k_again = jax.vmap(lambda k: jax.random.split(k, 3))(keys[idx]).transpose(1, 0)
         starts, inv_mass = starts_fn(k_start, L.take(lap, idx), data)
         state = init(k_init, starts, inv_mass, data)
-        chunks, readapted = _warm_and_draw(state, data, step, idx, coords, inf, n_warm)
+        cap = n_warm + inf.draws
+        tick = (lambda it: progress(done, step=(it, cap))) if progress else None
+        chunks, readapted = _warm_and_draw(state, data, step, idx, coords, inf, n_warm, on_chunk=tick)
         if chunks is None:
             # The bar was not met by ``readapt_after`` draws: the draws so far become warm-up.
             # Restart every chain where it stands, with the draws' covariance as the mass matrix.
@@ -177,7 +188,9 @@ def sample(keys, lap: L.Laplace, batch, fns_key, spec: FitSpec, progress=None) -
             last = z[:, :, -1]
             mass = np.stack([draws_mass(z[j], inf.dense_mass) for j in range(len(idx))])
             state = init(k_again, jnp.asarray(last), jnp.asarray(mass), data)
-            chunks, _ = _warm_and_draw(state, data, step, idx, coords, inf, n_warm, final=True)
+            first = n_warm + sum(c[0].shape[2] for c in readapted)       # iterations of the first run
+            tick = (lambda it: progress(done, step=(first + it, first + cap))) if progress else None
+            chunks, _ = _warm_and_draw(state, data, step, idx, coords, inf, n_warm, final=True, on_chunk=tick)
             n_restarts[idx] = 1
         dt = (time.perf_counter() - t0) / len(idx)
         cat = lambda pos: np.concatenate([c[pos] for c in chunks], axis=2)    # draw axis of [b, C, D, ...]

@@ -128,3 +128,63 @@ def test_sigkill_at_a_random_point_then_rerun_gives_identical_tables(tmp_path):
     a, b = (pd.read_parquet(tmp_path / d / "fits.parquet").drop(columns=["fit_seconds"]) for d in ("ref", "run"))
     pd.testing.assert_frame_equal(a, b)
     assert (tmp_path / "ref" / "summary.csv").read_text() == (tmp_path / "run" / "summary.csv").read_text()
+
+
+def test_a_shard_that_raises_becomes_failed_rows_and_a_rerun_retries_it(tmp_path, monkeypatch):
+    """An exception inside one shard's analysis (injected in-process, jobs=1): the study goes on
+    with the other shard, every planned fit of the failing shard is a ``failed`` row with the
+    exception as its reason, counted in status.csv, summary.csv, summary_long.csv and the
+    manifest, and the study ends with FitError (exit 3). The other shard's rows equal a clean
+    run's; a rerun without the fault retries the failed shard and ends with the clean tables."""
+    from experiments import pipeline
+    from experiments.study import run
+    from harness.errors import FitError
+    from tests.experiments.test_study import tiny_cfg
+
+    clean = run(tiny_cfg(f"out={tmp_path / 'clean'}", "figures=false"))
+    real = pipeline.analyse_step
+
+    def broken(ctx, batch, post, n_k):
+        if any(i.startswith("fashion-t001") for i in batch.meta.dataset_ids):
+            raise FloatingPointError("injected\nfault in the analysis")
+        return real(ctx, batch, post, n_k)
+
+    monkeypatch.setattr(pipeline, "analyse_step", broken)
+    out = tmp_path / "faulty"
+    with pytest.raises(FitError, match=r"1 of 2 shard\(s\) raised \(fashion-t001: shard raised FloatingPointError"):
+        run(tiny_cfg(f"out={out}", "figures=false"))
+    fits = pd.read_parquet(out / "fits.parquet")
+    ref = pd.read_parquet(clean / "fits.parquet")
+    assert len(fits) == len(ref) == 16
+    bad = fits["dataset_id"].str.startswith("fashion-t001")
+    # fashion-t001: 2 replicates x (none, good/all, bad/all); it has no mixed dataset
+    assert bad.sum() == 6 and (fits.loc[bad, "status"] == "failed").all()
+    assert set(fits.loc[bad, "reason"]) == {"shard raised FloatingPointError: injected fault in the analysis"}
+    assert fits.loc[bad, "roi_mape"].isna().all()
+    assert sorted(fits.loc[bad, "arm"]) == sorted(ref.loc[ref["dataset_id"].str.startswith("fashion-t001"), "arm"])
+    cols = [c for c in ref.columns if c != "fit_seconds"]
+    pd.testing.assert_frame_equal(fits.loc[~bad, cols].reset_index(drop=True),
+                                  ref.loc[~bad, cols].reset_index(drop=True), check_dtype=False)
+    assert (fits.loc[~bad, "status"] == "ok").all()
+    status = pd.read_csv(out / "status.csv", index_col=0)
+    assert status["failed"].to_dict() == {"bad/all": 2, "good/all": 2, "mixed/all": 0, "mixed/eqs_filtered": 0,
+                                          "mixed/eqs_weighted": 0, "mixed/single_best": 0, "none": 2}
+    summary = pd.read_csv(out / "summary.csv", index_col=0)
+    assert summary.loc["fits not ok: failed / diverged / below quality bar", "good/all"] == "2 / 0 / 0"
+    long = pd.read_csv(out / "summary_long.csv")
+    roi = long[(long["arm"] == "good/all") & (long["metric"] == "roi_mape")].iloc[0]
+    assert (roi["n_pairs"], roi["n"], roi["n_excluded"]) == (4, 2, 2)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete_with_failures" and manifest["n_fits_by_status"]["failed"] == 6
+    assert list(manifest["failed_shards"]) == ["fashion-t001"]
+    shards = out / "shards"
+    assert not (shards / "fashion-t001.fits.parquet").exists()
+    assert "FloatingPointError" in (shards / "fashion-t001.failed.txt").read_text()
+    # the rerun without the fault retries the failed shard only
+    monkeypatch.setattr(pipeline, "analyse_step", real)
+    again = run(tiny_cfg(f"out={out}", "figures=false"))
+    assert not list(shards.glob("*.failed.*"))
+    pd.testing.assert_frame_equal(pd.read_parquet(again / "fits.parquet").drop(columns=["fit_seconds"]),
+                                  ref.drop(columns=["fit_seconds"]))
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    assert (clean / "summary.csv").read_text() == (out / "summary.csv").read_text()
