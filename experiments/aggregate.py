@@ -160,9 +160,12 @@ def summary_table(long: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
 
 def _channel_errors(fits: pd.DataFrame) -> pd.DataFrame:
     """One row per (fit, channel): ROI and mROI relative errors, 90% coverage of the true ROI and
-    the fit's ``roi_identified`` flag (from the per-channel lists of ``fits.parquet``)."""
+    the fit's ``roi_identified`` flag (from the per-channel lists of ``fits.parquet``). Failed fits
+    (a shard that raised has no per-channel lists) have no channel rows."""
     rows = []
     for f in fits.itertuples():
+        if getattr(f, "status", "ok") == "failed" or not isinstance(f.mroi_hat, (list, tuple, np.ndarray)):
+            continue
         for c, (hat, lo, hi, tru, mhat, mtru, ok) in enumerate(zip(f.roi_hat, f.roi_q05, f.roi_q95, f.roi_true,
                                                                     f.mroi_hat, f.mroi_true, f.roi_identified)):
             rows.append({"dataset_id": f.dataset_id, "truth_id": f.truth_id, "arm": f.arm, "c": c,

@@ -66,7 +66,7 @@ def test_fit_table_has_every_fit_and_column(runs):
     assert fits["coverage90"].between(0, 1).all() and (fits["map_grad_norm"] <= 1.0).all()
     # a fast fit is flagged exactly when a channel's Laplace ROI posterior is wider than its prior,
     # and the flagged fits are the ones whose ROI error can be absurd
-    wide = fits["roi_sd_ratio"].map(lambda v: max(v) > 1.0)
+    wide = fits["roi_sd_ratio"].map(lambda v: max(v) > 1.1)
     assert ((fits["status"] == "approximation_unreliable") == wide).all()
     assert fits.loc[~wide, "roi_mape"].between(0, 10).all()
 
