@@ -134,6 +134,7 @@ def _check_against_summary(out):
     return idata, diag
 
 
+@pytest.mark.slow  # moved out of the default suite to keep make test well under 10 min
 def test_save_draws_writes_a_netcdf_matching_the_summary_fast(tmp_path):
     idata, diag = _check_against_summary(_fit_with_draws(tmp_path, "inference=fast"))
     assert idata.attrs["inference"] == "fast" and idata.posterior.sizes["chain"] == 1

@@ -101,6 +101,7 @@ def test_cli_exits_nonzero_with_one_line(good, tmp_path, which):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # moved out of the default suite to keep make test well under 10 min
 def test_cli_writes_the_contract_files(sim_dir, tmp_path):
     out = tmp_path / "fit"
     r = _cli(f"data={sim_dir / 'data.csv'}", f"lift_tests={sim_dir / 'lift_tests.csv'}",

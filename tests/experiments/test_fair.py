@@ -49,6 +49,7 @@ def test_unknown_calibration_name_is_refused_with_the_known_ones():
         _ctx("inference=fast", "study.calibrations=[m1,m9]")
 
 
+@pytest.mark.slow  # moved out of the default suite to keep make test well under 10 min
 def test_calibrations_side_by_side_share_datasets_tests_and_baseline():
     """One shard, M1 and M1-with-the-default-prior side by side on fixed experiments: one baseline
     per dataset, the same tests in both calibrated arms, a calibration column that names each, and

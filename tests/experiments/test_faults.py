@@ -41,6 +41,7 @@ def _wait_for_workers(proc, n, timeout=240):
     raise AssertionError("workers did not start")
 
 
+@pytest.mark.slow  # moved out of the default suite to keep make test well under 10 min
 def test_workers_die_with_their_parent(tmp_path):
     """SIGKILL to the study process alone (as an out-of-memory kill does): its two worker
     processes end within 10 s instead of going on writing shards."""
@@ -137,6 +138,7 @@ def test_sigkill_at_a_random_point_then_rerun_gives_identical_tables(tmp_path):
     assert (tmp_path / "ref" / "summary.csv").read_text() == (tmp_path / "run" / "summary.csv").read_text()
 
 
+@pytest.mark.slow  # moved out of the default suite to keep make test well under 10 min
 def test_a_shard_that_raises_becomes_failed_rows_and_a_rerun_retries_it(tmp_path, monkeypatch):
     """An exception inside one shard's analysis (injected in-process, jobs=1): the study goes on
     with the other shard, every planned fit of the failing shard is a ``failed`` row with the

@@ -168,6 +168,7 @@ def test_reference_publishes_what_the_figures_need(runs, tmp_path):
     assert reference.main([f"run={unfinished}", f"dest={tmp_path / 'never'}"]) == 2
 
 
+@pytest.mark.slow  # moved out of the default suite to keep make test well under 10 min
 def test_multirun_gives_each_job_its_own_folder_and_leaves_nothing_behind(tmp_path):
     """``-m ... out=DIR``: one folder per job under DIR (named by its overrides), multirun.yaml in
     DIR, and nothing written to the working directory."""

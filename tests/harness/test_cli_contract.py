@@ -56,6 +56,7 @@ def test_refusals_through_the_real_command_line(tmp_path):
     assert not (tmp_path / "escape").exists() and not (tmp_path.parent / "escape").exists()
 
 
+@pytest.mark.slow  # moved out of the default suite to keep make test well under 10 min
 def test_suspicious_input_warns_and_fits(tmp_path):
     """A channel with almost no spend (3 weeks of it) warns, naming the column, and the fit ends
     with finite summaries; the warning is also kept in diagnostics.json."""
