@@ -5,7 +5,8 @@
 For each run and arm: the share of channels whose 90% ROI interval covers the true ROI, the median
 relative mROI error at current spend, the median relative ROI error, and the share of channels whose
 interval misses the true ROI by more than 2x (truth > 2 q95 or < q05 / 2); then the median mROI error
-per world for the uncalibrated arm. Every fit's row counts, whatever its status (the targets are about
+per world for the uncalibrated arm, and the per-world split of the
+mROI error into the ROI's error and the fitted elasticity (mROI / ROI). Every fit's row counts, whatever its status (the targets are about
 the estimator, and a diverged fit is still its answer); the count of rows not ``ok`` is printed.
 Targets (uncalibrated, NUTS): coverage >= 0.85, median mROI error <= 0.25, 2x misses < 0.05.
 """
@@ -46,6 +47,16 @@ def main(argv):
                                                     ratio=("roi_hat", lambda s: np.nan))
         w["roi_hat/roi"] = c[c.arm == "none"].assign(q=lambda d: d.roi_hat / d.roi_true).groupby("world").q.median()
         print(w.drop(columns="ratio").round(3).to_string())
+        u = c[c.arm == "none"].assign(roi_ratio=lambda d: d.roi_hat / d.roi_true,
+                                      mroi_ratio=lambda d: d.mroi_hat / d.mroi_true,
+                                      elasticity_true=lambda d: d.mroi_true / d.roi_true,
+                                      elasticity_fit=lambda d: d.mroi_hat / d.roi_hat)
+        g = u.groupby("world")
+        e = g[["roi_ratio", "mroi_ratio", "elasticity_true", "elasticity_fit"]].median()
+        e["mroi_ratio_q25"] = g.mroi_ratio.quantile(0.25)
+        e["mroi_ratio_q75"] = g.mroi_ratio.quantile(0.75)
+        print("uncalibrated medians: estimate / truth, and elasticity mROI / ROI (true and fitted)")
+        print(e.round(3).to_string())
 
 
 if __name__ == "__main__":
