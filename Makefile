@@ -23,8 +23,10 @@ study: $(STAMP)
 
 # Default suite (slow tests excluded). Exit code 5 (no tests collected) counts as a failure
 # only if nothing at all ran, which cannot happen while tests/ has tests.
+# TEST_WORKERS pytest-xdist processes, one test file per worker at a time (module fixtures are built once).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests collected"; exit 0; fi; exit $$rc
