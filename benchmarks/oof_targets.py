@@ -43,10 +43,9 @@ def main(argv):
                                  roi_err=("roi_err", "median"), miss2x=("miss2x", "mean"))
         print(t.round(3).to_string())
         w = c[c.arm == "none"].groupby("world").agg(cov90=("cover", "mean"), mroi_err=("mroi_err", "median"),
-                                                    roi_err=("roi_err", "median"), miss2x=("miss2x", "mean"),
-                                                    ratio=("roi_hat", lambda s: np.nan))
+                                                    roi_err=("roi_err", "median"), miss2x=("miss2x", "mean"))
         w["roi_hat/roi"] = c[c.arm == "none"].assign(q=lambda d: d.roi_hat / d.roi_true).groupby("world").q.median()
-        print(w.drop(columns="ratio").round(3).to_string())
+        print(w.round(3).to_string())
         u = c[c.arm == "none"].assign(roi_ratio=lambda d: d.roi_hat / d.roi_true,
                                       mroi_ratio=lambda d: d.mroi_hat / d.mroi_true,
                                       elasticity_true=lambda d: d.mroi_true / d.roi_true,
