@@ -22,16 +22,18 @@ import pandas as pd
 
 
 def channel_rows(fits: pd.DataFrame) -> pd.DataFrame:
-    """One row per (fit, channel) with the estimate, its 90% interval and the truth."""
+    """One row per (fit, channel): the ROI estimate, its 90% interval and the truth, and the mROI estimate and truth."""
     keep = ["world", "arm", "dataset_id"]
     out = []
     for _, r in fits.iterrows():
         if r.get("status", "ok") == "failed" or r["roi_hat"] is None:
             continue
         n = len(r["channels"])
-        out.append(pd.DataFrame({**{k: [r[k]] * n for k in keep}, "channel": list(r["channels"]),
+        nan = [np.nan] * n  # tables written before the mROI columns existed
+        out.append(pd.DataFrame({**{k: [r[k]] * n for k in keep}, "status": r.get("status", "ok"),
+                                 "channel": list(r["channels"]),
                                  "hat": r["roi_hat"], "q05": r["roi_q05"], "q95": r["roi_q95"],
-                                 "true": r["roi_true"]}))
+                                 "true": r["roi_true"], "mroi_hat": r.get("mroi_hat", nan), "mroi_true": r.get("mroi_true", nan)}))
     return pd.concat(out, ignore_index=True)
 
 
