@@ -76,6 +76,7 @@ def main(argv=None):
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=None, help="default: the project's NUTS setting")
     ap.add_argument("--draws", type=int, default=None, help="cap on draws per chain (default: the project's)")
+    ap.add_argument("--readapt-after", type=int, default=None, help="default: the project's NUTS setting")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "results" / "bench"))
     a = ap.parse_args(argv)
@@ -90,7 +91,9 @@ def main(argv=None):
     res = {"n_datasets": a.n, "settings": vars(a)}
     for method in ("fast", "nuts"):
         inf = dict(method=method, chains=a.chains)
-        inf.update({k: v for k, v in (("warmup", a.warmup), ("draws", a.draws)) if v is not None})
+        opts = (("warmup", a.warmup), ("draws", a.draws)) + (
+            (("readapt_after", a.readapt_after),) if method == "nuts" else ())
+        inf.update({k: v for k, v in opts if v is not None})
         spec = FitSpec(inference=InferenceSpec(**inf)).validate()
         batch = build_batch(obs, None, spec, n_channels=6, n_tests=0)
         t0 = time.perf_counter()

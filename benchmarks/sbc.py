@@ -30,6 +30,7 @@ PARAMS = ("roi", "alpha", "half_saturation", "slope", "sigma", "rho")
 
 
 def run(reps: int = 100, chains: int = 4, warmup: int | None = None, draws: int | None = None, thin_to: int = 99,
+        readapt_after: int | None = None,
         bins: int = 10, seed: int = 0, n_weeks: int = 104, n_channels: int = 3, alpha: float = 0.01):
     from estimators.model.batch import build_batch
     from estimators.inference.posterior import fit
@@ -37,7 +38,8 @@ def run(reps: int = 100, chains: int = 4, warmup: int | None = None, draws: int 
     from estimators.model.spec import FitSpec, InferenceSpec, ModelSpec
 
     inf = dict(method="nuts", chains=chains)
-    inf.update({k: v for k, v in (("warmup", warmup), ("draws", draws)) if v is not None})
+    inf.update({k: v for k, v in (("warmup", warmup), ("draws", draws), ("readapt_after", readapt_after))
+                if v is not None})
     spec = FitSpec(model=ModelSpec(n_fourier=2), inference=InferenceSpec(**inf)).validate()
     tpl = spend_template(seed + 1, n_weeks=n_weeks, n_channels=n_channels)
     pd_ = prior_datasets(jax.random.key(seed), tpl, spec, reps)
@@ -81,13 +83,14 @@ def main(argv=None):
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=None, help="default: the project's NUTS setting")
     ap.add_argument("--draws", type=int, default=None, help="cap on draws per chain (default: the project's)")
+    ap.add_argument("--readapt-after", type=int, default=None, help="default: the project's NUTS setting")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "results" / "bench"))
     a = ap.parse_args(argv)
     from harness.jaxcache import enable_cache
 
     enable_cache()
-    res = run(a.reps, a.chains, a.warmup, a.draws, seed=a.seed)
+    res = run(a.reps, a.chains, a.warmup, a.draws, seed=a.seed, readapt_after=a.readapt_after)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sbc.json").write_text(json.dumps(res, indent=2))
