@@ -1,6 +1,8 @@
 """``python -m experiments.reference run=DIR dest=results/reference/NAME``: publish a finished study run.
 
-Copies ``summary.csv``, ``summary_long.csv``, ``manifest.json``, ``config.yaml``, the
+Copies ``summary.csv``, ``summary_long.csv``, ``manifest.json``, ``config.yaml``, the other
+summaries (``PUBLISHED``: ratio of means, share improved, stability, precision, the verdicts split
+by identification and by test kind, the status counts), the
 per-fit and per-experiment tables (``fits.parquet``, ``eqs.parquet``, so that
 ``python -m experiments.figures run=dest`` can redraw the figures) and ``figures/`` of a
 complete run into ``dest``, and writes ``comparison.md``: our paired improvements beside
@@ -14,6 +16,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+# Every table a study run writes at its top level (experiments.study), published when present.
+PUBLISHED = ("summary.csv", "summary_long.csv", "manifest.json", "config.yaml", "fits.parquet", "eqs.parquet",
+             "summary_ratio_of_means.csv", "summary_share_improved.csv", "stability.csv", "summary_precision.csv",
+             "summary_identified.csv", "summary_test_kind.csv", "status.csv")
 
 # seeds/000's claims: metric -> (good experiments, bad experiments)
 CLAIMS = [
@@ -78,9 +85,7 @@ def main(argv) -> int:
         print(f"error: {run}: not a complete study run (manifest status {manifest.get('status')!r})", file=sys.stderr)
         return 2
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.csv", "summary_long.csv", "manifest.json", "config.yaml", "fits.parquet", "eqs.parquet",
-                 "summary_ratio_of_means.csv", "summary_share_improved.csv", "stability.csv",
-                 "summary_precision.csv"):
+    for name in PUBLISHED:
         if (run / name).exists():
             shutil.copy2(run / name, dest / name)
     if (dest / "figures").exists():

@@ -161,6 +161,12 @@ def test_reference_publishes_what_the_figures_need(runs, tmp_path):
                  "comparison.md"):
         assert (dest / name).exists(), name
     assert "| seeds/000 claim |" in (dest / "comparison.md").read_text()
+    # every top-level table the run wrote is published (a new summary the list forgot fails here)
+    written = {p.name for p in runs[0].iterdir() if p.is_file() and p.suffix in (".csv", ".parquet")}
+    assert written and written <= set(reference.PUBLISHED), written - set(reference.PUBLISHED)
+    assert {"summary_identified.csv", "summary_test_kind.csv", "status.csv"} <= written
+    for name in written:
+        assert (dest / name).read_bytes() == (runs[0] / name).read_bytes(), name
     pd.testing.assert_frame_equal(pd.read_parquet(dest / "fits.parquet"), pd.read_parquet(runs[0] / "fits.parquet"))
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
