@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from estimators.report.intervals import interval_bars  # noqa: E402
+
 BEFORE, AFTER, TEST_USED, TEST_OTHER = "#8c8c8c", "#1f5aa6", "#d2691e", "#bbbbbb"
 
 
@@ -24,7 +26,8 @@ def forest(channels: pd.DataFrame, tests: pd.DataFrame):
     for off, tag, col, lab in ((0.15, "before", BEFORE, "baseline"), (-0.15, "after", AFTER, "calibrated")):
         m = channels[f"roi_mean_{tag}"].to_numpy()
         lo, hi = channels[f"roi_q05_{tag}"].to_numpy(), channels[f"roi_q95_{tag}"].to_numpy()
-        ax.errorbar(m, y + off, xerr=[m - lo, hi - m], fmt="o", color=col, capsize=3, label=f"{lab} (90%)")
+        interval_bars(ax, lo, hi, y + off, ecolor=col, capsize=3)
+        ax.scatter(m, y + off, color=col, s=20, zorder=3, label=f"{lab} (mean, 90%)")
     pos = dict(zip(channels["channel"], y))
     for used, col, lab in ((True, TEST_USED, "test used"), (False, TEST_OTHER, "test not used")):
         sub = tests[tests["used"] == used]

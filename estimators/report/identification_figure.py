@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from estimators.report.intervals import interval_bars  # noqa: E402
+
 PRIOR = "#c8c8c8"
 FITS = ("#1f5aa6", "#d2691e", "#2e8b57")
 
@@ -38,7 +40,7 @@ def prior_posterior(tables: dict, max_sd_ratio: float):
             l, h = t[f"{q}_q05"].to_numpy(float), t[f"{q}_q95"].to_numpy(float)
             ok = t["roi_identified"].astype(bool).to_numpy()
             col = FITS[j % len(FITS)]
-            ax.errorbar(m, y + off, xerr=[m - l, h - m], fmt="none", ecolor=col, capsize=3, zorder=2)
+            interval_bars(ax, l, h, y + off, ecolor=col, capsize=3, zorder=2)
             ax.scatter(m[ok], (y + off)[ok], color=col, zorder=3, s=22, label=f"{label} 90% (ROI identified)")
             ax.scatter(m[~ok], (y + off)[~ok], facecolor="white", edgecolor=col, zorder=3, s=22,
                        label=f"{label} 90% (ROI mostly prior)")
