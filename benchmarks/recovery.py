@@ -76,6 +76,7 @@ def main(argv=None):
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=None, help="default: the project's NUTS setting")
     ap.add_argument("--draws", type=int, default=None, help="cap on draws per chain (default: the project's)")
+    ap.add_argument("--priors", default=None, help="a conf/priors preset (default: the project's default)")
     ap.add_argument("--readapt-after", type=int, default=None, help="default: the project's NUTS setting")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "results" / "bench"))
@@ -83,6 +84,7 @@ def main(argv=None):
     from harness.jaxcache import enable_cache
 
     enable_cache()
+    from coverage_wide import prior_set
     from estimators.model.batch import build_batch
     from estimators.inference.posterior import fit
     from estimators.model.spec import FitSpec, InferenceSpec
@@ -94,7 +96,8 @@ def main(argv=None):
         opts = (("warmup", a.warmup), ("draws", a.draws)) + (
             (("readapt_after", a.readapt_after),) if method == "nuts" else ())
         inf.update({k: v for k, v in opts if v is not None})
-        spec = FitSpec(inference=InferenceSpec(**inf)).validate()
+        priors = {} if a.priors is None else {"priors": prior_set(a.priors)}
+        spec = FitSpec(inference=InferenceSpec(**inf), **priors).validate()
         batch = build_batch(obs, None, spec, n_channels=6, n_tests=0)
         t0 = time.perf_counter()
         post = fit(jax.random.key(a.seed), batch, spec)

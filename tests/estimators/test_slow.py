@@ -55,9 +55,12 @@ def test_nuts_batch_vs_alone(prior_draws, nuts_spec, lockstep):
 
 
 def test_recovery_coverage_on_simulated_worlds(tmp_path):
-    """20 well-specified simulated datasets: NUTS 90% coverage in [0.80, 0.97]."""
+    """20 well-specified simulated datasets, fitted under the prior preset written around their
+    profiles (``priors=profiles``): NUTS 90% coverage in [0.80, 0.97]. The weak default prior
+    (issue 17) is wider than these worlds by design and over-covers them (97.3% on 2026-12-03,
+    README "Validation"), so the upper bound would test the prior's width, not the sampler."""
     import recovery
 
-    res = recovery.main(["--n", "20", "--out", str(tmp_path)])
+    res = recovery.main(["--n", "20", "--priors", "profiles", "--out", str(tmp_path)])
     assert 0.80 <= res["nuts"]["coverage90"] <= 0.97
     assert res["nuts"]["median_abs_rel_error"] < 0.4
