@@ -55,7 +55,7 @@ def traced_fit(obs, readapt_after: int, seed: int):
 
         met, reasons = original(u, roi, real, bar)
         r = rhat_bulk(u[..., real])
-        log.append(dict(draws=int(u.shape[1]), ess_roi_min=float(np.nanmin(ess_bulk_numpy(u[..., roi]))),
+        log.append(dict(chains=int(u.shape[0]), draws=int(u.shape[1]), ess_roi_min=float(np.nanmin(ess_bulk_numpy(u[..., roi]))),
                         rhat_roi_max=float(np.nanmax(r[np.cumsum(real)[roi] - 1])), rhat_max=float(np.nanmax(r)),
                         met=bool(met), reasons=reasons))
         return met, reasons
@@ -89,7 +89,7 @@ def summarise(posts, checks, warmup: int):
         before, after = (c[:cut], c[cut:]) if cut is not None else (c, [])
         last = before[-1] if before else None
         iters = warmup + (last["draws"] if last else 0) + ((warmup + after[-1]["draws"]) if after else 0)
-        per_draw = lambda x: x["ess_roi_min"] / (4 * x["draws"])
+        per_draw = lambda x: x["ess_roi_min"] / (x["chains"] * x["draws"])
         rows.append(dict(restarted=cut is not None, iterations=iters,
                          seconds=float(np.asarray(d.seconds)[0]), quality_ok=bool(np.asarray(d.quality_ok)[0]),
                          reasons_at_restart=last["reasons"] if cut is not None else [],
