@@ -27,13 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def simulate_datasets(world: str, n: int, seed: int):
-    import yaml
-
     from estimators.model.data import observed_from_dataset
+    from experiments.study import load_world
     from simulate.config import world_spec
     from simulate.core import simulate
 
-    spec = world_spec(yaml.safe_load((ROOT / f"conf/world/{world}.yaml").read_text()))
+    spec = world_spec(load_world(world), path=f"world/{world}")
     ds, _ = simulate(jax.random.key(seed), spec, n_datasets=n)
     return [observed_from_dataset(ds, i) for i in range(n)]
 
@@ -46,8 +45,7 @@ def traced_fit(obs, readapt_after: int, seed: int):
     from estimators.model.spec import FitSpec, InferenceSpec
 
     spec = FitSpec(inference=InferenceSpec(method="nuts", readapt_after=readapt_after)).validate()
-    batch = build_batch(obs, None, spec)
-    log, current = [], {"i": None}
+    log = []
     original = nuts.check_bar
 
     def check(u, roi, real, bar):
@@ -66,17 +64,12 @@ def traced_fit(obs, readapt_after: int, seed: int):
         posts = []
         for i in range(len(obs)):            # one dataset at a time, so each check belongs to it
             log.clear()
-            one = build_batch([obs[i]], None, spec, **_pads(batch))
+            one = build_batch([obs[i]], None, spec)          # one world: every dataset has its shapes
             posts.append(fit(jax.random.key(seed), one, spec))
             checks.append(list(log))
     finally:
         nuts.check_bar = original
     return posts, checks
-
-
-def _pads(batch) -> dict:
-    d = batch.data
-    return {"n_channels": int(np.shape(d.channel_mask)[1])}
 
 
 def summarise(posts, checks, warmup: int):

@@ -56,12 +56,12 @@ def prais_winsten(y, x, rho):
 
 
 def adstocked(full_spend, weights, burn_in: int):
-    """True adstock of national spend ``[T0 + T, K]`` with normalised weights ``[K, L]`` -> ``[T, K]``."""
-    t_all, k = full_spend.shape
-    out = np.zeros((t_all, k))
-    for lag in range(weights.shape[1]):
-        out[lag:] += weights[:, lag] * full_spend[: t_all - lag]
-    return out[burn_in:]
+    """True adstock of national spend ``[T0 + T, K]`` with normalised weights ``[K, L]`` -> ``[T, K]``
+    (:func:`common.transforms.adstock` in float64)."""
+    from common import transforms as tf
+
+    with jax.enable_x64(True):
+        return np.asarray(tf.adstock(jax.numpy.asarray(full_spend), jax.numpy.asarray(weights)))[burn_in:]
 
 
 def oracle_rows(world: str, truths: int, replicates: int, seed: int) -> pd.DataFrame:

@@ -1,5 +1,4 @@
-"""benchmarks/oof_oracle.py: the GLS oracle recovers known coefficients with honest standard errors,
-and its adstock is the project's."""
+"""benchmarks/oof_oracle.py: the GLS oracle recovers known coefficients with honest standard errors."""
 from __future__ import annotations
 
 import sys
@@ -37,16 +36,3 @@ def test_prais_winsten_covers_the_truth_at_its_nominal_rate():
     cover = np.mean(hits, axis=0)
     assert np.all((cover >= 0.84) & (cover <= 0.96)), cover
     assert np.allclose(np.mean(est, axis=0), [2.0, -1.0], atol=0.05)
-
-
-def test_adstocked_matches_the_project_adstock():
-    import jax.numpy as jnp
-
-    from common import transforms as tf
-
-    rng = np.random.default_rng(1)
-    spend = rng.gamma(2.0, 1.0, size=(30, 3))
-    w = rng.uniform(size=(3, 5))
-    w = w / w.sum(1, keepdims=True)
-    want = np.asarray(tf.adstock(jnp.asarray(spend), jnp.asarray(w), normalise=True))[4:]
-    np.testing.assert_allclose(oo.adstocked(spend, w, 4), want, rtol=1e-5)
