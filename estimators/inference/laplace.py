@@ -90,6 +90,14 @@ def potential(u, d, fns: ModelFns, spec: ModelSpec, priors: Priors):
     return potential_energy(model, (d,), {}, fns.unravel(u))
 
 
+def jitted_potential(fns: ModelFns, spec: FitSpec):
+    """:func:`potential` as one jitted function of ``(u [P], d)``. Inside a program that uses the
+    potential several times (value, gradient, Hessian; NUTS's tree building), the numpyro model is
+    traced once and every use transforms that one jaxpr, instead of re-tracing the model each
+    time (the same bits: XLA inlines the call)."""
+    return jax.jit(partial(potential, fns=fns, spec=spec.model, priors=spec.priors))
+
+
 def constrain(u, fns: ModelFns) -> dict:
     """Unconstrained flat vector ``[P]`` -> dict of constrained parameters."""
     z = fns.unravel(u)
@@ -127,7 +135,8 @@ class Laplace(NamedTuple):
 def map_laplace(d: ModelData, fns: ModelFns, spec: FitSpec) -> Laplace:
     """MAP (Adam then damped Newton) and Laplace approximation of one dataset's posterior."""
     inf = spec.inference
-    f = lambda u: potential(u, d, fns, spec.model, spec.priors)
+    pot = jitted_potential(fns, spec)
+    f = lambda u: pot(u, d)
     vg = jax.value_and_grad(f)
     u0 = prior_centre(d, fns, spec.priors)
     dtype = u0.dtype

@@ -63,7 +63,8 @@ def _programs(spec: FitSpec, fns_key, block: int):
     """``(starts, init, step)`` programs for blocks of ``block`` datasets x ``chains`` chains."""
     fns = L.model_fns_of(fns_key)
     inf = spec.inference
-    gen = lambda data: partial(L.potential, d=data, fns=fns, spec=spec.model, priors=spec.priors)
+    pot = L.jitted_potential(fns, spec)                   # the model traced once per program
+    gen = lambda data: partial(pot, d=data)
     init_kernel, sample_kernel = hmc(potential_fn_gen=gen, algo="NUTS")
     n_warm = warmup_iterations(spec)
 
