@@ -278,6 +278,8 @@ def run(cfg) -> Path:
 
 if __name__ == "__main__":
     from harness.cli import main
+    from harness.programs import enable
 
     sys.argv = [sys.argv[0]] + open_map_overrides(sys.argv[1:])
+    enable()                  # keep traced programs between runs (harness/programs.py)
     main("calibrate", run)

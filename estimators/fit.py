@@ -165,5 +165,7 @@ def run(cfg) -> Path:
 
 if __name__ == "__main__":
     from harness.cli import main
+    from harness.programs import enable
 
+    enable()                  # keep traced programs between runs (harness/programs.py)
     main("fit", run, done=lambda out: print(f"wrote {out}/posterior_summary.csv", file=sys.stderr))

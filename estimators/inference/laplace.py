@@ -29,6 +29,7 @@ from estimators.model.batch import ModelBatch, ModelData
 from estimators.model.mmm import baseline, mmm_model, resolve
 from estimators.model.priors import Priors
 from estimators.model.spec import FitSpec, InferenceSpec, ModelSpec
+from harness.programs import persistent
 
 MAP_BLOCK = 8   # datasets per MAP call
 
@@ -256,7 +257,7 @@ def model_fns_of(key) -> ModelFns:
 @lru_cache(maxsize=16)
 def _map_program(spec: FitSpec, fns_key):
     fns = _FNS[fns_key]
-    return jax.jit(jax.vmap(lambda d: map_laplace(d, fns, spec)))
+    return persistent("map", jax.jit(jax.vmap(lambda d: map_laplace(d, fns, spec))), (spec, fns_key))
 
 
 def take(tree, idx):

@@ -37,6 +37,7 @@ from estimators.inference import laplace as L
 from estimators.inference.diagnostics import ess_bulk_numpy, rhat_bulk
 from estimators.inference.methods import Draws, pad_draws, register
 from estimators.model.spec import CalibrationSpec, FitSpec
+from harness.programs import persistent
 
 
 def warmup_iterations(spec: FitSpec) -> int:
@@ -88,7 +89,9 @@ def _programs(spec: FitSpec, fns_key, block: int):
         return jax.vmap(chain)(state)
 
     starts = jax.jit(jax.vmap(lambda k, lap, d: start_points(k, lap, d, fns, spec)))
-    return starts, jax.jit(jax.vmap(init_one)), jax.jit(jax.vmap(step_one))
+    key = (spec, fns_key, block)
+    return (persistent("nuts_starts", starts, key), persistent("nuts_init", jax.jit(jax.vmap(init_one)), key),
+            persistent("nuts_step", jax.jit(jax.vmap(step_one)), key))
 
 
 def draws_mass(z: np.ndarray, dense: bool) -> np.ndarray:

@@ -64,3 +64,31 @@ def test_recovery_coverage_on_simulated_worlds(tmp_path):
     res = recovery.main(["--n", "20", "--priors", "profiles", "--out", str(tmp_path)])
     assert 0.80 <= res["nuts"]["coverage90"] <= 0.97
     assert res["nuts"]["median_abs_rel_error"] < 0.4
+
+
+def test_program_store_gives_the_plain_fits_bits(prior_draws, nuts_spec, tmp_path, monkeypatch):
+    """A NUTS fit (MAP, chain starts, init, steps) with the program store on, first writing its
+    programs and then, as a new process would, reading them back, equals the plain fit bit for bit."""
+    from estimators.inference import fast, laplace, nuts
+    from harness import programs
+
+    b1 = build_batch([prior_draws[0].observed], None, nuts_spec, kpi_scale=[prior_draws[0].kpi_scale], n_tests=2)
+    key = jax.random.key(3)
+    plain = summarise(fit(key, b1, nuts_spec))
+    monkeypatch.setitem(programs._STATE, "dir", None)
+    assert programs.enable(tmp_path) is not None
+    try:
+        runs = []
+        for _ in range(2):                     # write, then read back (fresh wrappers: a new process)
+            for cached in (laplace._map_program, nuts._programs, fast._program):
+                cached.cache_clear()
+            runs.append(summarise(fit(key, b1, nuts_spec)))
+        names = sorted(p.name.split("-")[0] for p in tmp_path.glob("*.jaxexport"))
+    finally:
+        programs.disable()
+        for cached in (laplace._map_program, nuts._programs, fast._program):
+            cached.cache_clear()
+    assert names == ["map", "nuts_init", "nuts_starts", "nuts_step"]
+    for s in runs:
+        np.testing.assert_array_equal(s.roi_mean, plain.roi_mean)
+        np.testing.assert_array_equal(s.roi_q05, plain.roi_q05)
