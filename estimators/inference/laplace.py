@@ -50,14 +50,22 @@ def example(d: ModelData) -> ModelData:
 
 
 def model_fns(d0: ModelData, spec: ModelSpec, priors: Priors) -> ModelFns:
-    """Trace the model on one (unbatched) dataset to fix the flat unconstrained layout."""
-    with numpyro.handlers.block():
-        fixed = numpyro.handlers.substitute(mmm_model, data={"level": jnp.zeros((), d0.y.dtype)})
-        tr = numpyro.handlers.trace(numpyro.handlers.seed(fixed, 0)).get_trace(
-            jax.tree.map(jnp.asarray, d0), spec, priors)
-    sites = {k: v for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]}
-    trans = {k: biject_to(v["fn"].support) for k, v in sites.items()}
-    zeros = {k: jnp.zeros(jnp.shape(trans[k].inv(v["value"])), d0.y.dtype) for k, v in sites.items()}
+    """Trace the model on one (unbatched) dataset to fix the flat unconstrained layout.
+
+    The trace is abstract (:func:`jax.eval_shape`): only the sites' shapes and supports are read,
+    and no support depends on the data, so no operation runs eagerly."""
+    trans = {}
+
+    def unconstrained(d):
+        with numpyro.handlers.block():
+            fixed = numpyro.handlers.substitute(mmm_model, data={"level": jnp.zeros((), d.y.dtype)})
+            tr = numpyro.handlers.trace(numpyro.handlers.seed(fixed, 0)).get_trace(d, spec, priors)
+        sites = {k: v for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]}
+        trans.update({k: biject_to(v["fn"].support) for k, v in sites.items()})
+        return {k: trans[k].inv(v["value"]) for k, v in sites.items()}
+
+    shapes = jax.eval_shape(unconstrained, jax.tree.map(jnp.asarray, d0))
+    zeros = {k: jnp.zeros(v.shape, d0.y.dtype) for k, v in shapes.items()}
     flat, unravel = ravel_pytree(zeros)
     labels, chan = [], []
     n_k = d0.channel_mask.shape[-1]
