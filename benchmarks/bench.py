@@ -325,13 +325,13 @@ def throughput(a, key) -> dict:
     return out
 
 
-def profile(obs, spec, post, key) -> dict:
-    """Gradient cost per lane, and the floor gradients x cost of the NUTS fits just timed."""
+def gradient_cost(obs, spec, repeats: int = 5) -> tuple[int, dict]:
+    """``(parameters, {lanes: seconds per log-density gradient per lane})`` on ``obs[0]``, at 1 and
+    4 lanes: a jitted scan of 200 gradient steps, the median of ``repeats`` timed runs."""
     import jax
     import jax.numpy as jnp
 
     from estimators.inference import laplace as L
-    from estimators.inference.nuts import warmup_iterations
     from estimators.model.batch import build_batch
 
     batch = build_batch(obs[:1], None, spec, **PAD)
@@ -348,17 +348,25 @@ def profile(obs, spec, post, key) -> dict:
                                                  length=200)[0])
         run(U, D).block_until_ready()
         ts = []
-        for _ in range(5):
+        for _ in range(repeats):
             t0 = time.perf_counter()
             run(U, D).block_until_ready()
             ts.append(time.perf_counter() - t0)
         cost[str(n)] = float(np.median(ts)) / 200 / n
+    return fns.dim, cost
+
+
+def profile(obs, spec, post, key) -> dict:
+    """Gradient cost per lane, and the floor gradients x cost of the NUTS fits just timed."""
+    from estimators.inference.nuts import warmup_iterations
+
+    dim, cost = gradient_cost(obs, spec)
     d = post.diagnostics
     iters = spec.inference.chains * (warmup_iterations(spec) + d.n_draws)             # per dataset
     grads = iters * d.mean_steps
     floor = grads * cost["4"]
     sampling = d.seconds - d.map_seconds
-    return {"dim": fns.dim, "seconds_per_gradient_per_lane": cost,
+    return {"dim": dim, "seconds_per_gradient_per_lane": cost,
             "gradients_per_model_median": float(np.median(grads)), "floor_seconds_median": float(np.median(floor)),
             "sampling_seconds_median": float(np.median(sampling)),
             "measured_over_floor_median": float(np.median(sampling / floor)),
