@@ -127,6 +127,15 @@ def check_bar(u: np.ndarray, roi: np.ndarray, real: np.ndarray, bar: tuple) -> t
     return not reasons, reasons
 
 
+def bar_met(u: np.ndarray, roi: np.ndarray, real: np.ndarray, bar: tuple) -> bool:
+    """:func:`check_bar`'s verdict, computed the same way, but the ROI bulk ESS first: while it
+    is short of the bar (most checks of a run) the R-hat of every real coordinate, several times
+    dearer, is not computed."""
+    if not np.all(ess_bulk_numpy(u[..., roi]) >= bar[1]):
+        return False
+    return check_bar(u, roi, real, bar)[0]
+
+
 def _warm_and_draw(state, data, step, idx, coords, inf, n_warm: int, final: bool = False, on_chunk=None):
     """Warm up, then draw chunks until the bar holds for every dataset of the block.
 
@@ -150,7 +159,7 @@ def _warm_and_draw(state, data, step, idx, coords, inf, n_warm: int, final: bool
         if n_draws < inf.min_draws or not inf.adaptive:
             continue
         z = np.concatenate([c[0] for c in chunks], axis=2)                       # [b, C, D, P]
-        if all(check_bar(z[j], *coords[i], inf.bar)[0] for j, i in enumerate(idx)):
+        if all(bar_met(z[j], *coords[i], inf.bar) for j, i in enumerate(idx)):
             return chunks, None
         if not final and inf.readapt_after and n_draws >= inf.readapt_after:
             return None, chunks

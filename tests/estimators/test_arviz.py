@@ -106,6 +106,27 @@ def test_quality_bar_uses_the_roi_rhat_of_the_real_coordinates():
         assert any("ROI R-hat" in r for r in reasons) == (not np.all(r_roi <= bar[0]))
 
 
+def test_the_sampling_loops_bar_check_has_check_bars_verdict():
+    """``bar_met`` (ROI ESS first, then the rest only if it passes) gives ``check_bar``'s verdict
+    on draws that pass, fail on ESS, fail on the ROI R-hat and fail on the guard (seed 7)."""
+    from estimators.inference.nuts import bar_met, check_bar
+
+    rng = np.random.default_rng(7)
+    seen = set()
+    for _ in range(60):
+        n = int(rng.choice([60, 150, 400]))
+        u = rng.normal(size=(4, n, 6)) + rng.uniform(0, 0.2) * rng.normal(size=(4, 1, 6))
+        u = u + rng.uniform(0, 0.5) * rng.normal(size=(4, n, 6)).cumsum(1) / np.sqrt(n)
+        real = np.ones(6, bool)
+        roi = np.array([0, 1])
+        bar = (1.01, 400.0, float(rng.choice([1.05, 1.001])))
+        met, reasons = check_bar(u, roi, real, bar)
+        assert bar_met(u, roi, real, bar) == met
+        ess_ok = not any("bulk ESS" in r for r in reasons)
+        seen.add("met" if met else "ess" if not ess_ok else "rhat with the ESS met")
+    assert seen == {"met", "ess", "rhat with the ESS met"}, seen    # every branch of bar_met was taken
+
+
 def _fit_with_draws(tmp_path, *extra):
     dp = _write(base_data(), tmp_path / "data.csv")
     lp = _write(base_lift(), tmp_path / "lift_tests.csv")
