@@ -20,8 +20,8 @@ dtypes), the versions of jax, jaxlib and numpyro, and the source of every Python
 project, so any edit to the code makes a new program rather than running a stale one.
 
 Off unless :func:`enable` is called (the practitioner's commands do; the study does not, so its
-timings do not depend on what an earlier run left on disk); ``MMM_PROGRAM_STORE=0`` keeps it off. Needs ``flatbuffers`` (jax's
-serializer); without it the store stays off and says so once.
+timings do not depend on what an earlier run left on disk); ``MMM_PROGRAM_STORE=0`` keeps it
+off. Needs ``flatbuffers`` (jax's serializer); without it the store stays off and says so once.
 """
 from __future__ import annotations
 
@@ -53,7 +53,6 @@ def enable(path: str | os.PathLike | None = None) -> Path | None:
 
         path = Path(cache_dir()) / "programs"
     _STATE["dir"] = Path(path)
-    _register()
     return _STATE["dir"]
 
 
@@ -124,6 +123,7 @@ class _Stored:
 
         from harness.manifest import atomic_write_with
 
+        _register()
         path = self.path_for(signature(args))
         exported = None
         if path.is_file():
