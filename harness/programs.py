@@ -34,7 +34,8 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 ROOMS = ("common", "estimators", "experiments", "harness", "simulate")
 
-_STATE = {"dir": None, "code": None, "registered": False}
+_STATE = {"dir": None, "code": None}
+_REGISTERED: set = set()
 
 
 def enable(path: str | os.PathLike | None = None) -> Path | None:
@@ -81,20 +82,14 @@ def code_digest() -> str:
     return _STATE["code"]
 
 
-def _register() -> None:
-    """Named tuples that cross a stored program's boundary, registered once for serialization."""
-    if _STATE["registered"]:
-        return
+def _register(types) -> None:
+    """Register the named tuples that cross a stored program's boundary for serialization, once each."""
     from jax import export
-    from numpyro.infer.hmc import HMCState
-    from numpyro.infer.hmc_util import HMCAdaptState
 
-    from estimators.inference.laplace import Laplace
-    from estimators.model.batch import ModelData
-
-    for cls in (ModelData, Laplace, HMCState, HMCAdaptState):
-        export.register_namedtuple_serialization(cls, serialized_name=f"{cls.__module__}.{cls.__qualname__}")
-    _STATE["registered"] = True
+    for cls in types:
+        if cls not in _REGISTERED:
+            export.register_namedtuple_serialization(cls, serialized_name=f"{cls.__module__}.{cls.__qualname__}")
+            _REGISTERED.add(cls)
 
 
 def signature(args: tuple) -> str:
@@ -109,8 +104,8 @@ def signature(args: tuple) -> str:
 class _Stored:
     """A jitted function whose programs come from (and go to) the store; see the module docstring."""
 
-    def __init__(self, name: str, fn: Callable, key):
-        self.name, self.fn, self.key = name, fn, repr(key)
+    def __init__(self, name: str, fn: Callable, key, types: tuple):
+        self.name, self.fn, self.key, self.types = name, fn, repr(key), tuple(types)
         self.calls: dict = {}
 
     def path_for(self, sig: str) -> Path:
@@ -123,7 +118,7 @@ class _Stored:
 
         from harness.manifest import atomic_write_with
 
-        _register()
+        _register(self.types)
         path = self.path_for(signature(args))
         exported = None
         if path.is_file():
@@ -149,7 +144,7 @@ class _Stored:
         return self.calls[sig](*args)
 
 
-def persistent(name: str, fn: Callable, key) -> Callable:
+def persistent(name: str, fn: Callable, key, types: tuple = ()) -> Callable:
     """``fn`` (a jitted function) with its traced programs kept on disk while the store is enabled.
 
     Args:
@@ -157,5 +152,6 @@ def persistent(name: str, fn: Callable, key) -> Callable:
         fn: the jitted function.
         key: everything ``fn`` closes over that decides its program (specs, layout keys), as a value
             whose ``repr`` is stable across processes.
+        types: the NamedTuple classes among its arguments and results (serialized by name).
     """
-    return _Stored(name, fn, key)
+    return _Stored(name, fn, key, types)

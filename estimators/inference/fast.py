@@ -15,6 +15,7 @@ import numpy as np
 from common.blocks import run_blocked
 from estimators.inference import laplace as L
 from estimators.inference.methods import Draws, register
+from estimators.model.batch import ModelData
 from estimators.model.spec import FitSpec
 from harness.programs import persistent
 
@@ -29,7 +30,7 @@ def _program(spec: FitSpec, fns_key, n_draws: int):
         per, mu_sum, c_sum = L.derive_many(u, d, fns, spec.model, spec.priors)
         return u, per, mu_sum / n_draws, c_sum / n_draws
 
-    return persistent("fast", jax.jit(jax.vmap(one)), (spec, fns_key, n_draws))
+    return persistent("fast", jax.jit(jax.vmap(one)), (spec, fns_key, n_draws), (ModelData, L.Laplace))
 
 
 @register("fast")

@@ -265,7 +265,8 @@ def model_fns_of(key) -> ModelFns:
 @lru_cache(maxsize=16)
 def _map_program(spec: FitSpec, fns_key):
     fns = _FNS[fns_key]
-    return persistent("map", jax.jit(jax.vmap(lambda d: map_laplace(d, fns, spec))), (spec, fns_key))
+    return persistent("map", jax.jit(jax.vmap(lambda d: map_laplace(d, fns, spec))), (spec, fns_key),
+                      (ModelData, Laplace))
 
 
 def take(tree, idx):

@@ -31,11 +31,13 @@ from functools import lru_cache, partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer.hmc import hmc
+from numpyro.infer.hmc import HMCState, hmc
+from numpyro.infer.hmc_util import HMCAdaptState
 
 from estimators.inference import laplace as L
 from estimators.inference.diagnostics import ess_bulk_numpy, rhat_bulk
 from estimators.inference.methods import Draws, pad_draws, register
+from estimators.model.batch import ModelData
 from estimators.model.spec import CalibrationSpec, FitSpec
 from harness.programs import persistent
 
@@ -89,9 +91,10 @@ def _programs(spec: FitSpec, fns_key, block: int):
         return jax.vmap(chain)(state)
 
     starts = jax.jit(jax.vmap(lambda k, lap, d: start_points(k, lap, d, fns, spec)))
-    key = (spec, fns_key, block)
-    return (persistent("nuts_starts", starts, key), persistent("nuts_init", jax.jit(jax.vmap(init_one)), key),
-            persistent("nuts_step", jax.jit(jax.vmap(step_one)), key))
+    key, types = (spec, fns_key, block), (ModelData, L.Laplace, HMCState, HMCAdaptState)
+    return (persistent("nuts_starts", starts, key, types),
+            persistent("nuts_init", jax.jit(jax.vmap(init_one)), key, types),
+            persistent("nuts_step", jax.jit(jax.vmap(step_one)), key, types))
 
 
 def draws_mass(z: np.ndarray, dense: bool) -> np.ndarray:

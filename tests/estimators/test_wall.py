@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOMS = {"estimators": ("simulate", "experiments"), "simulate": ("estimators", "experiments"),
-         "common": ("simulate", "estimators", "experiments")}
+         "common": ("simulate", "estimators", "experiments"),
+         "harness": ("simulate", "estimators", "experiments")}     # plumbing serves the rooms, never the reverse
 FILES = [(room, p) for room in ROOMS for p in sorted((ROOT / room).rglob("*.py"))]
 
 

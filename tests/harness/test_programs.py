@@ -42,7 +42,7 @@ def _same(a, b) -> bool:
 def test_stored_program_gives_the_plain_functions_bits_and_is_read_back(store, monkeypatch):
     args = _args()
     plain = _fn(2.0)(*args)
-    first = programs.persistent("toy", _fn(2.0), ("toy", 2.0))
+    first = programs.persistent("toy", _fn(2.0), ("toy", 2.0), (Laplace,))
     out1 = first(*args)
     files = list(store.glob("toy-*.jaxexport"))
     assert len(files) == 1
@@ -53,7 +53,7 @@ def test_stored_program_gives_the_plain_functions_bits_and_is_read_back(store, m
     def no_export(*a, **k):
         raise AssertionError("re-traced a stored program")
     monkeypatch.setattr(jax.export, "export", no_export)
-    again = programs.persistent("toy", _fn(2.0), ("toy", 2.0))
+    again = programs.persistent("toy", _fn(2.0), ("toy", 2.0), (Laplace,))
     assert _same(again(*args), plain)
     other = _args(1)                                      # same signature, other values: same file
     assert _same(again(*other), _fn(2.0)(*other))
@@ -62,21 +62,21 @@ def test_stored_program_gives_the_plain_functions_bits_and_is_read_back(store, m
 
 def test_a_different_key_or_signature_makes_a_new_program(store):
     args = _args()
-    programs.persistent("toy", _fn(2.0), ("toy", 2.0))(*args)
-    out = programs.persistent("toy", _fn(3.0), ("toy", 3.0))(*args)
+    programs.persistent("toy", _fn(2.0), ("toy", 2.0), (Laplace,))(*args)
+    out = programs.persistent("toy", _fn(3.0), ("toy", 3.0), (Laplace,))(*args)
     assert _same(out, _fn(3.0)(*args))                   # not the scale-2 program read back
     lap, x = args
     longer = lap._replace(u=jnp.ones((7, 3), jnp.float32))
-    programs.persistent("toy", _fn(2.0), ("toy", 2.0))(longer, x)
+    programs.persistent("toy", _fn(2.0), ("toy", 2.0), (Laplace,))(longer, x)
     assert len(list(store.glob("toy-*.jaxexport"))) == 3
 
 
 def test_a_truncated_file_is_exported_afresh(store):
     args = _args()
-    programs.persistent("toy", _fn(2.0), ("toy", 2.0))(*args)
+    programs.persistent("toy", _fn(2.0), ("toy", 2.0), (Laplace,))(*args)
     (path,) = store.glob("toy-*.jaxexport")
     path.write_bytes(path.read_bytes()[:100])
-    out = programs.persistent("toy", _fn(2.0), ("toy", 2.0))(*args)
+    out = programs.persistent("toy", _fn(2.0), ("toy", 2.0), (Laplace,))(*args)
     assert _same(out, _fn(2.0)(*args))
     assert path.stat().st_size > 100
 
@@ -100,7 +100,7 @@ def test_the_code_digest_follows_every_source_file(tmp_path, monkeypatch):
 
 def test_off_unless_enabled_and_switch_off_by_environment(tmp_path, monkeypatch):
     monkeypatch.setitem(programs._STATE, "dir", None)
-    out = programs.persistent("toy", _fn(2.0), ("toy", 2.0))(*_args())
+    out = programs.persistent("toy", _fn(2.0), ("toy", 2.0), (Laplace,))(*_args())
     assert _same(out, _fn(2.0)(*_args()))
     monkeypatch.setenv("MMM_PROGRAM_STORE", "0")
     assert programs.enable(tmp_path / "p") is None and not programs.enabled()
