@@ -152,6 +152,23 @@ def layout(study: Mapping, strategy: str, shard_truths: int, calibration: str = 
     return Layout(tuple(shards), tuple(arms), tuple(mixed_arms))
 
 
+def dispatch_order(shards: Sequence[Shard]) -> list[Shard]:
+    """The order in which parallel workers take ``shards``: round robin over the worlds, each
+    world's shards in layout order (``[f0, h0, f1, h1, ...]`` for worlds ``f`` and ``h``).
+
+    A world's simulator programs (truth draw, panels, lift tests, response) compile once per
+    profile. Taken world by world, every worker starts on the same world and compiles the same
+    programs at the same time, then does so again for the next world; interleaved, the workers
+    start on different worlds and each later reads the other's compiles from the persistent
+    compilation cache. Results do not depend on the order: the tables are sorted by dataset and arm.
+    """
+    by_world: dict[str, list[Shard]] = {}
+    for s in shards:
+        by_world.setdefault(s.world, []).append(s)
+    queues = list(by_world.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
 def truth_key(root, world: str, truth: int):
     return jax.random.fold_in(jax.random.fold_in(root, tag(world)), truth)
 

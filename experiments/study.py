@@ -34,7 +34,7 @@ from estimators.evidence.eqs import eqs_spec
 from estimators.model.spec import fit_spec_from_config
 from experiments.aggregate import (by_identification, by_precision, by_test_kind, paired, stability_split,
                                    summary_table)
-from experiments.layout import layout
+from experiments.layout import dispatch_order, layout
 from experiments.pipeline import Context, run_shard
 from harness.cli import job_out
 from harness.errors import ConfigError, FitError, InputError
@@ -303,7 +303,8 @@ def run(cfg: DictConfig) -> Path:
                 bar.add()
         elif todo:
             parent = os.getpid() if engine.kind == "local" else None
-            tasks = [(plain, world_dicts, seed, s, lay.arms, lay.mixed_arms, str(shard_dir), parent) for s in todo]
+            tasks = [(plain, world_dicts, seed, s, lay.arms, lay.mixed_arms, str(shard_dir), parent)
+                     for s in dispatch_order(todo)]
             for shard_id, (n_fits, _) in run_tasks(_worker, tasks, engine, jobs):
                 done_fits += n_fits
                 bar.add()
